@@ -1,0 +1,73 @@
+"""Contract checks of raw_prices and raw_news, evaluated on every materialization.
+
+They run inside the asset (check_specs), on exactly the rows the run wrote, so a single-run
+backfill checks its whole window at once. ERROR checks are blocking: downstream assets do
+not run on data that fails them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from stock_assets.ingest.prices import PRICE_FIELDS
+
+PRICE_CHECKS = {
+    "unique_date_symbol": "one row per (date, symbol)",
+    "finite_positive_prices": "open, high, low, close, adj_close finite and > 0; volume >= 0",
+    "ohlc_consistent": "low <= open, close <= high (warns: real Yahoo data has rare violations)",
+    "dates_in_window": "every row's date lies inside the materialized partitions",
+    "no_future_dates": "no session after today (New York)",
+}
+NEWS_CHECKS = {
+    "unique_id": "one row per id",
+    "dates_in_window": "every row's date lies inside the materialized partitions",
+    "no_future_timestamps": "no published_at after the run's start",
+    "date_is_new_york_day": "date is the New York calendar day of published_at",
+}
+WARN_ONLY = {"ohlc_consistent"}
+
+
+def check_specs(asset: str, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=text, blocking=name not in WARN_ONLY)
+        for name, text in checks.items()
+    ]
+
+
+def _result(name: str, bad: pd.DataFrame, total: int) -> dg.AssetCheckResult:
+    metadata: dict = {"failing_rows": len(bad), "rows_checked": total}
+    if len(bad):
+        metadata["examples"] = dg.MetadataValue.md(bad.head(5).to_markdown(index=False))
+    severity = dg.AssetCheckSeverity.WARN if name in WARN_ONLY else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(check_name=name, passed=bad.empty, severity=severity, metadata=metadata)
+
+
+def _outside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    return frame[(frame["date"] < pd.Timestamp(start)) | (frame["date"] >= pd.Timestamp(end))]
+
+
+def price_check_results(frame: pd.DataFrame, start: date, end: date, today: date) -> Iterator[dg.AssetCheckResult]:
+    n = len(frame)
+    yield _result("unique_date_symbol", frame[frame.duplicated(["date", "symbol"], keep=False)], n)
+    prices = frame[PRICE_FIELDS].to_numpy(dtype="float64")
+    bad_values = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1) | (frame["volume"] < 0).to_numpy()
+    yield _result("finite_positive_prices", frame[bad_values], n)
+    lo = frame[["open", "close"]].min(axis=1)
+    hi = frame[["open", "close"]].max(axis=1)
+    yield _result("ohlc_consistent", frame[(frame["low"] > lo) | (frame["high"] < hi)], n)
+    yield _result("dates_in_window", _outside(frame, start, end), n)
+    yield _result("no_future_dates", frame[frame["date"] > pd.Timestamp(today)], n)
+
+
+def news_check_results(frame: pd.DataFrame, start: date, end: date, now: pd.Timestamp) -> Iterator[dg.AssetCheckResult]:
+    n = len(frame)
+    yield _result("unique_id", frame[frame.duplicated("id", keep=False)], n)
+    yield _result("dates_in_window", _outside(frame, start, end), n)
+    yield _result("no_future_timestamps", frame[frame["published_at"] > now], n)
+    local_day = frame["published_at"].dt.tz_convert("America/New_York").dt.tz_localize(None).dt.normalize()
+    yield _result("date_is_new_york_day", frame[local_day != frame["date"]], n)
