@@ -44,10 +44,12 @@ class PriceSourceResource(dg.ConfigurableResource):
     overlap_days: int = Field(
         default=10, description="stored calendar days re-fetched to detect restated history"
     )
+    max_attempts: int = Field(default=4, description="yfinance attempts for tickers that come back empty")
+    backoff_seconds: float = Field(default=5.0, description="first retry delay; doubles each attempt")
 
     def build(self) -> PriceSource:
         if self.source == "yfinance":
-            return YFinancePriceSource()
+            return YFinancePriceSource(max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
         if self.source == "replay":
             return ReplayPriceSource(_require_replay_dir(self.replay_dir, "price"))
         if self.source == "synthetic":
@@ -64,6 +66,8 @@ class NewsSourceResource(dg.ConfigurableResource):
     replay_dir: str | None = Field(default=None, description="folder with news/<SYMBOL>.jsonl")
     seed: int = Field(default=7, description="seed of the synthetic source")
     calls_per_minute: int = Field(default=55, description="Finnhub calls per minute (free tier: 60)")
+    max_attempts: int = Field(default=5, description="Finnhub attempts on 429, 5xx or network errors")
+    backoff_seconds: float = Field(default=2.0, description="first retry delay; doubles each attempt")
 
     @property
     def universe(self) -> list[str]:
@@ -72,7 +76,12 @@ class NewsSourceResource(dg.ConfigurableResource):
     def build(self) -> NewsSource:
         if self.source == "finnhub":
             # Read at run time from the environment (a k8s Secret on the cluster), never from config.
-            return FinnhubNewsSource(os.environ.get("FINNHUB_API_KEY"), calls_per_minute=self.calls_per_minute)
+            return FinnhubNewsSource(
+                os.environ.get("FINNHUB_API_KEY"),
+                calls_per_minute=self.calls_per_minute,
+                max_attempts=self.max_attempts,
+                backoff_seconds=self.backoff_seconds,
+            )
         if self.source == "replay":
             return ReplayNewsSource(_require_replay_dir(self.replay_dir, "news"))
         if self.source == "synthetic":
