@@ -8,7 +8,10 @@ from pathlib import Path
 
 os.environ["STOCK_START_DATE"] = "2014-01-01"
 os.environ["STOCK_END_DATE"] = "2016-01-01"
-os.environ.setdefault("STOCK_HOME", tempfile.mkdtemp(prefix="stock_home_"))
+# Tests never touch the user's STOCK_HOME or Dagster instance.
+os.environ["STOCK_HOME"] = tempfile.mkdtemp(prefix="stock_home_")
+os.environ["DAGSTER_HOME"] = os.path.join(os.environ["STOCK_HOME"], "dagster")
+os.makedirs(os.environ["DAGSTER_HOME"])
 os.environ.pop("FINNHUB_API_KEY", None)
 warnings.filterwarnings("ignore", message=".*backfill_policy.*")
 
