@@ -41,6 +41,9 @@ class Settings:
     price_source: str
     news_source: str
     replay_dir: str | None
+    embedder: str
+    chroma_host: str | None
+    chroma_port: int | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,4 +55,7 @@ class Settings:
             price_source=env.get("STOCK_PRICE_SOURCE", "yfinance").strip() or "yfinance",
             news_source=env.get("STOCK_NEWS_SOURCE", "finnhub").strip() or "finnhub",
             replay_dir=env.get("STOCK_REPLAY_DIR") or None,
+            embedder=env.get("STOCK_EMBEDDER", "").strip() or "ProsusAI/finbert",
+            chroma_host=env.get("CHROMA_HOST") or None,
+            chroma_port=int(env["CHROMA_PORT"]) if env.get("CHROMA_PORT") else None,
         )

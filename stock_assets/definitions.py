@@ -6,13 +6,15 @@ from stock_assets.config import Settings
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResource
 from stock_assets.lake import LakeIOManager, LakeResource, lake_root
+from stock_assets.news.assets import chroma_collection, news_embeddings
+from stock_assets.news.resources import ChromaResource, EmbedderResource
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     lake = LakeResource(base_url=str(lake_root()))
     return dg.Definitions(
-        assets=[raw_prices, raw_news],
+        assets=[raw_prices, raw_news, news_embeddings, chroma_collection],
         resources={
             "io_manager": LakeIOManager(lake=lake),
             "lake": lake,
@@ -26,6 +28,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 symbols=list(settings.symbols),
                 replay_dir=settings.replay_dir,
             ),
+            "embedder": EmbedderResource(model=settings.embedder),
+            "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
         },
     )
 

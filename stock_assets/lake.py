@@ -7,6 +7,7 @@ single PUT (readers see the old object or the new one, never half of one).
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterable
@@ -34,13 +35,31 @@ def lake_root() -> UPath:
     return stock_home() / "lake"
 
 
+def local_home() -> Path:
+    """Where the parts that need a local filesystem live (chromadb, caches, checkpoints, the
+    HF cache): STOCK_HOME itself, or ./.stock_home when STOCK_HOME is an object-store URL."""
+    home = stock_home()
+    return Path(home.path) if is_local(home) else Path(DEFAULT_STOCK_HOME).resolve()
+
+
 def is_local(path: UPath) -> bool:
     return path.protocol in LOCAL_PROTOCOLS
 
 
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow, with pandas metadata every pandas can read back: Arrow-backed list
+    columns are recorded as plain object columns (pd.read_parquet chokes on their dtype name)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    for column in meta["columns"]:
+        if str(column.get("pandas_type", "")).startswith("list"):
+            column["numpy_type"] = "object"
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+
+
 def write_parquet_atomic(frame: pd.DataFrame, path: UPath) -> None:
     """Write `frame` to `path` so that a crash never leaves a torn or partial file there."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = arrow_table(frame)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not is_local(path):
         with path.open("wb") as handle:
@@ -55,9 +74,14 @@ def write_parquet_atomic(frame: pd.DataFrame, path: UPath) -> None:
         temp.unlink(missing_ok=True)
 
 
+def _arrow_backed_lists(arrow_type: pa.DataType):
+    # List columns (embeddings) stay Arrow-backed: typed even when empty, no per-row arrays.
+    return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) else None
+
+
 def read_parquet(path: UPath) -> pd.DataFrame:
     with path.open("rb") as handle:
-        return pd.read_parquet(handle)
+        return pq.read_table(handle).to_pandas(types_mapper=_arrow_backed_lists)
 
 
 def partition_path(root: UPath, asset: str, partition_key: str) -> UPath:

@@ -1,0 +1,143 @@
+"""news_embeddings and chroma_collection: headline vectors per day, and the RAG index over them."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from stock_assets.metadata import frame_metadata
+from stock_assets.news.checks import (
+    CHROMA_CHECKS,
+    EMBEDDING_CHECKS,
+    check_specs,
+    chroma_check_result,
+    embedding_check_results,
+)
+from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
+from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
+from stock_assets.news.resources import ChromaResource, EmbedderResource
+from stock_assets.partitions import daily_partitions_def
+
+
+def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
+    """Vectors for `texts`: cached ones reused, the rest embedded once each and cached."""
+    embedder = embedder_resource.load()
+    cache = embedder_resource.cache()
+    hashes = [hash_text(t) for t in texts]
+    known = cache.get(embedder.model_id, hashes)
+    todo = {h: t for h, t in zip(hashes, texts) if h not in known}
+    started = time.perf_counter()
+    if todo:
+        fresh = embedder.embed(list(todo.values()))
+        cache.put(embedder.model_id, list(todo), fresh.vectors, fresh.sentiment)
+        for i, h in enumerate(todo):
+            known[h] = (fresh.vectors[i], None if fresh.sentiment is None else fresh.sentiment[i])
+    seconds = time.perf_counter() - started
+    vectors = np.stack([known[h][0] for h in hashes]) if hashes else np.zeros((0, embedder.dim), np.float32)
+    sentiment = None
+    if embedder.has_sentiment:
+        sentiment = np.stack([known[h][1] for h in hashes]) if hashes else np.zeros((0, 3), np.float32)
+    return embedder, vectors, sentiment, len(todo), seconds
+
+
+@dg.asset(
+    partitions_def=daily_partitions_def,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="news",
+    kinds={"pytorch", "parquet"},
+    check_specs=check_specs("news_embeddings", EMBEDDING_CHECKS),
+)
+def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, embedder: EmbedderResource):
+    """One vector per headline (id, date, symbol, model, embedding float32[D]) from FinBERT or the
+    configured encoder: mean pooling over the attention mask, plus FinBERT's sentiment
+    probabilities (sentiment_positive/negative/neutral) when the model has its head.
+
+    No headline is embedded twice: identical texts in a run are embedded once, and vectors
+    are cached by (model id, text hash), so re-materializing a day embeds nothing.
+    """
+    raw_news = raw_news if raw_news is not None else pd.DataFrame(columns=["id", "date", "symbol", "headline"])
+    texts = raw_news["headline"].astype(str).tolist()
+    model, vectors, sentiment, embedded_now, seconds = embed_with_cache(embedder, texts)
+    frame = pd.DataFrame(
+        {
+            "id": raw_news["id"].astype("str").to_numpy(),
+            "date": pd.to_datetime(raw_news["date"]).astype("datetime64[ns]").to_numpy(),
+            "symbol": raw_news["symbol"].astype("str").to_numpy(),
+            "model": model.model_id,
+        }
+    )
+    frame["embedding"] = embedding_series(vectors.reshape(len(frame), model.dim))
+    if sentiment is not None:
+        for i, column in enumerate(SENTIMENT_COLUMNS):
+            frame[column] = sentiment[:, i].astype(np.float32)
+    checks = list(embedding_check_results(frame, vectors, model.dim, raw_news["id"]))
+    unique_texts = len(set(texts))
+    context.log.info(
+        f"{len(frame)} headlines ({unique_texts} distinct): embedded {embedded_now}, reused {unique_texts - embedded_now}"
+    )
+    yield dg.Output(
+        frame,
+        metadata={
+            **frame_metadata(frame.drop(columns=["embedding"])),
+            "embedded_now": embedded_now,
+            "reused": unique_texts - embedded_now,
+            "headlines_per_s": round(embedded_now / seconds, 1) if embedded_now and seconds > 0 else 0.0,
+            "model": model.model_id,
+            "dim": model.dim,
+            "dtype": "float32",
+            "sentiment": model.has_sentiment,
+        },
+    )
+    yield from checks
+
+
+def sentiment_metadata(row) -> dict:
+    probs = [getattr(row, c, None) for c in SENTIMENT_COLUMNS]
+    if any(p is None or pd.isna(p) for p in probs):
+        return {}
+    best = int(np.argmax(probs))
+    return {"sentiment": SENTIMENT_LABELS[best], "sentiment_score": float(probs[0] - probs[1])}
+
+
+@dg.asset(
+    partitions_def=daily_partitions_def,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="news",
+    kinds={"chromadb"},
+    check_specs=check_specs("chroma_collection", CHROMA_CHECKS),
+)
+def chroma_collection(
+    context: dg.AssetExecutionContext,
+    news_embeddings: pd.DataFrame,
+    raw_news: pd.DataFrame,
+    chroma: ChromaResource,
+):
+    """The `stock_news` ChromaDB collection (cosine) that the chatbot retrieves from: id = raw_news
+    id, document = headline, the headline's vector, metadata {source, date, symbol, url} plus
+    sentiment. Re-materializing days makes the collection hold exactly those days' rows:
+    stale ids are deleted, the rest upserted.
+    """
+    days = list(context.partition_keys)
+    merged = news_embeddings.merge(raw_news[["id", "headline", "source", "url"]], on="id", how="left", validate="1:1")
+    day_text = pd.to_datetime(merged["date"]).dt.strftime("%Y-%m-%d")
+    metadatas = [
+        {"source": row.source or "", "date": day, "symbol": row.symbol, "url": row.url or "", **sentiment_metadata(row)}
+        for row, day in zip(merged.itertuples(index=False), day_text)
+    ]
+    store = chroma.store()
+    upserted, deleted = store.replace_days(
+        days, merged["id"].tolist(), embedding_matrix(merged["embedding"]), merged["headline"].astype(str).tolist(), metadatas
+    )
+    expected = dict.fromkeys(days, 0) | day_text.value_counts().to_dict()
+    check = chroma_check_result(expected, store.count_by_day(days))
+    context.log.info(f"stock_news: upserted {upserted}, deleted {deleted} over {len(days)} day(s)")
+    yield dg.MaterializeResult(
+        metadata={
+            "upserted": upserted,
+            "deleted_stale": deleted,
+            "collection_size": store.collection.count(),
+            "days": len(days),
+        },
+        check_results=[check],
+    )
