@@ -8,13 +8,17 @@ from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResourc
 from stock_assets.lake import LakeIOManager, LakeResource, lake_root
 from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
+from stock_assets.training.assets import model_checkpoint, training_windows
+from stock_assets.training.checks import beats_random_walk, finite_weights
+from stock_assets.training.launchers import LocalTorchrunLauncher
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     lake = LakeResource(base_url=str(lake_root()))
     return dg.Definitions(
-        assets=[raw_prices, raw_news, news_embeddings, chroma_collection],
+        assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint],
+        asset_checks=[finite_weights, beats_random_walk],
         resources={
             "io_manager": LakeIOManager(lake=lake),
             "lake": lake,
@@ -30,6 +34,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             ),
             "embedder": EmbedderResource(model=settings.embedder),
             "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
+            "trainer": LocalTorchrunLauncher(),
         },
     )
 

@@ -1,0 +1,143 @@
+"""The training panel on disk and the lazily sliced windows dataset.
+
+The panel is stored once, per (trading session, symbol): the close, the number of aligned
+headlines and, where there were some, the mean headline vector (float16, sparse). Windows are
+an index (symbol, end session, split); a window's [30, D] news tensor is assembled on access,
+so memory grows with sessions x symbols x D, never with windows x 30 x D.
+
+Layout: <root>/<version>/{sessions.npy, close.npy, news_slot.npy, news_count.npy,
+news_vectors.npy, windows.npz, meta.json}; <root>/CURRENT names the live version (replaced
+atomically, so readers never see a half-written panel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from stock_assets.model.network import HORIZON, WINDOW
+
+SPLITS = {"train": 0, "validation": 1, "test": 2}
+
+
+@dataclass
+class Panel:
+    sessions: np.ndarray  # datetime64[D] [S]
+    symbols: list[str]
+    close: np.ndarray  # float32 [S, N], NaN where the symbol did not trade
+    news_slot: np.ndarray  # int32 [S, N], row in news_vectors or -1
+    news_count: np.ndarray  # int16 [S, N]
+    news_vectors: np.ndarray  # float16 [M, D]
+    windows: dict[str, np.ndarray]  # symbol, end, split (int arrays)
+    meta: dict
+
+    @property
+    def news_dim(self) -> int:
+        return int(self.meta["news_dim"])
+
+    @property
+    def watermark(self) -> str:
+        return str(self.meta["watermark"])
+
+
+def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, test_start) -> dict[str, np.ndarray]:
+    """Every (symbol, end) with 30 finite input closes and 5 finite targets, split by date;
+    a window whose targets fall in a later split than its end session is dropped."""
+    finite = np.isfinite(close)
+    split_of = np.where(sessions >= np.datetime64(test_start), 2, np.where(sessions >= np.datetime64(validation_start), 1, 0))
+    symbols, ends, splits = [], [], []
+    span = WINDOW + HORIZON
+    for s in range(close.shape[1]):
+        ok = np.convolve(finite[:, s].astype(np.int32), np.ones(span, dtype=np.int32), mode="valid") == span
+        starts = np.flatnonzero(ok)
+        end = starts + WINDOW - 1
+        same_split = split_of[end] == split_of[end + HORIZON]
+        end = end[same_split]
+        symbols.append(np.full(len(end), s, dtype=np.int32))
+        ends.append(end.astype(np.int32))
+        splits.append(split_of[end].astype(np.int8))
+    return {
+        "symbol": np.concatenate(symbols) if symbols else np.zeros(0, np.int32),
+        "end": np.concatenate(ends) if ends else np.zeros(0, np.int32),
+        "split": np.concatenate(splits) if splits else np.zeros(0, np.int8),
+    }
+
+
+def save_panel(root: Path, panel: Panel, keep: int = 2) -> Path:
+    root = Path(root)
+    version = f"v{np.datetime64('now', 's').astype(int)}-{uuid.uuid4().hex[:6]}"
+    folder = root / version
+    folder.mkdir(parents=True)
+    np.save(folder / "sessions.npy", panel.sessions.astype("datetime64[D]"))
+    np.save(folder / "close.npy", panel.close.astype(np.float32))
+    np.save(folder / "news_slot.npy", panel.news_slot.astype(np.int32))
+    np.save(folder / "news_count.npy", panel.news_count.astype(np.int16))
+    np.save(folder / "news_vectors.npy", panel.news_vectors.astype(np.float16))
+    np.savez(folder / "windows.npz", **panel.windows)
+    (folder / "meta.json").write_text(json.dumps({**panel.meta, "symbols": panel.symbols}, indent=1))
+    pointer = root / f".CURRENT.{uuid.uuid4().hex}"
+    pointer.write_text(version)
+    os.replace(pointer, root / "CURRENT")
+    versions = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
+    for old in versions[:-keep]:
+        if old.name != version:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_panel(root: str | Path) -> Panel:
+    root = Path(root)
+    current = root / "CURRENT"
+    if not current.exists():
+        raise FileNotFoundError(f"no training panel at {root}: materialize training_windows first")
+    folder = root / current.read_text().strip()
+    meta = json.loads((folder / "meta.json").read_text())
+    with np.load(folder / "windows.npz") as windows:
+        index = {k: windows[k] for k in windows.files}
+    return Panel(
+        sessions=np.load(folder / "sessions.npy"),
+        symbols=list(meta.pop("symbols")),
+        close=np.load(folder / "close.npy"),
+        news_slot=np.load(folder / "news_slot.npy"),
+        news_count=np.load(folder / "news_count.npy"),
+        news_vectors=np.load(folder / "news_vectors.npy", mmap_mode="r"),
+        windows=index,
+        meta=meta,
+    )
+
+
+def window_tensors(panel: Panel, symbol: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model's inputs for one window: closes [30, 1] and news [30, D] (zeros without news)."""
+    rows = slice(end - WINDOW + 1, end + 1)
+    price = panel.close[rows, symbol].astype(np.float32)[:, None]
+    news = np.zeros((WINDOW, panel.news_dim), dtype=np.float32)
+    slots = panel.news_slot[rows, symbol]
+    have = slots >= 0
+    if have.any():
+        news[have] = panel.news_vectors[slots[have]].astype(np.float32)
+    return price, news
+
+
+class WindowDataset(Dataset):
+    def __init__(self, panel: Panel, split: str):
+        self.panel = panel
+        chosen = panel.windows["split"] == SPLITS[split]
+        self.symbol = panel.windows["symbol"][chosen]
+        self.end = panel.windows["end"][chosen]
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def __getitem__(self, i: int):
+        s, t = int(self.symbol[i]), int(self.end[i])
+        price, news = window_tensors(self.panel, s, t)
+        target = self.panel.close[t + 1 : t + 1 + HORIZON, s].astype(np.float32)
+        return torch.from_numpy(price), torch.from_numpy(news), torch.from_numpy(target)

@@ -1,0 +1,116 @@
+"""training_windows and model_checkpoint."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from stock_assets.lake import LakeResource, local_home
+from stock_assets.model.checkpoints import BEST, load_checkpoint
+from stock_assets.model.panel import SPLITS, save_panel
+from stock_assets.news.assets import news_embeddings
+from stock_assets.news.columns import embedding_matrix
+from stock_assets.partitions import daily_partitions_def
+from stock_assets.training.launchers import LocalTorchrunLauncher
+from stock_assets.training.metadata import checkpoint_metadata
+from stock_assets.training.windows import build_panel
+
+
+def panel_root() -> Path:
+    return local_home() / "lake" / "training_windows"
+
+
+def checkpoint_root() -> Path:
+    return local_home() / "checkpoints"
+
+
+class TrainingWindowsConfig(dg.Config):
+    news_per_session: int = 5
+    market_news: bool = True
+    validation_start: str | None = None
+    test_start: str | None = None
+
+
+def news_days(lake: LakeResource, keys: list[str]):
+    """Each stored day of news_embeddings joined with raw_news' publication times, in order."""
+    for key in keys:
+        vectors = lake.read("news_embeddings", [key])
+        if vectors is None or vectors.empty:
+            continue
+        times = lake.read("raw_news", [key])[["id", "published_at"]]
+        day = vectors[["id", "symbol"]].merge(times, on="id", how="left", validate="1:1")
+        day.attrs["vectors"] = embedding_matrix(vectors["embedding"])
+        yield day
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"numpy"},
+    ins={"raw_prices": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+    deps=[news_embeddings, "raw_news"],
+)
+def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, raw_prices: pd.DataFrame, lake: LakeResource):
+    """The training panel: per (trading session, symbol) the adjusted close, the aligned news
+    count and mean headline vector (latest K, news aligned to the first session closing after
+    publication: no look-ahead), plus the index of 30-in/5-out windows split by date
+    (train < validation < test; no window's targets cross a split). Stored once under
+    STOCK_HOME/lake/training_windows; windows are sliced lazily by the training dataset.
+    """
+    panel = build_panel(
+        raw_prices if raw_prices is not None else pd.DataFrame(),
+        news_days(lake, daily_partitions_def.get_partition_keys()),
+        news_per_session=config.news_per_session,
+        market_news=config.market_news,
+        validation_start=config.validation_start,
+        test_start=config.test_start,
+    )
+    folder = save_panel(panel_root(), panel)
+    split_counts = {name: int((panel.windows["split"] == code).sum()) for name, code in SPLITS.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "sessions": len(panel.sessions),
+            "symbols": ", ".join(panel.symbols),
+            "watermark": panel.watermark,
+            "news_dim": panel.news_dim,
+            "sessions_with_news": int((panel.news_slot >= 0).any(axis=1).sum()),
+            "news_vectors": len(panel.news_vectors),
+            **{f"windows_{name}": n for name, n in split_counts.items()},
+            "validation_start": panel.meta["validation_start"],
+            "test_start": panel.meta["test_start"],
+            "panel_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 2),
+        }
+    )
+
+
+class TrainingConfig(dg.Config):
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    patience: int = 3
+    resume: bool = True
+    size: str = "base"
+    seed: int = 0
+    ablation: bool = True
+
+
+@dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows])
+def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: LocalTorchrunLauncher):
+    """The news-aware Transformer (30 sessions of closes + news in, 5 closes out) trained with
+    PyTorch DDP through the training launcher, resuming from checkpoint_latest.pt unless told
+    to start fresh. Evaluated on the test split against random walk and drift, and against the
+    same network without news (the ablation), on the same windows.
+    """
+    args = [
+        "--panel", str(panel_root()), "--checkpoints", str(checkpoint_root()),
+        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+        "--lr", str(config.learning_rate), "--patience", str(config.patience),
+        "--size", config.size, "--seed", str(config.seed),
+    ] + (["--resume"] if config.resume else [])
+    reported = trainer.launch(context, args).get_materialize_result()
+    if config.ablation:
+        trainer.launch(context, [*args, "--variant", "price"])
+    best = load_checkpoint(checkpoint_root() / BEST)
+    ablation_path = checkpoint_root() / "price_only" / BEST
+    ablation = load_checkpoint(ablation_path) if config.ablation and ablation_path.exists() else None
+    return dg.MaterializeResult(metadata={**reported.metadata, **checkpoint_metadata(best, ablation)})

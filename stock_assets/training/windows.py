@@ -1,0 +1,161 @@
+"""Build the training panel from the lake: closes per session and aligned daily news vectors.
+
+News alignment (no look-ahead): a headline belongs to the first trading session that closes
+(16:00 New York) after it was published; after-hours and weekend news go to the next session,
+never an earlier one. Per (session, symbol): the mean of the latest K headline vectors (MARKET
+news joins every symbol's pool when enabled), their count, and nothing stored when there is
+none (the dataset reads zeros). News is streamed day by day and each session is finalized as
+soon as no later day can add to it, so memory stays at sessions x symbols x D (float16).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import time
+
+import numpy as np
+import pandas as pd
+
+from stock_assets.ingest.news import MARKET
+from stock_assets.market_calendar import NEW_YORK
+from stock_assets.model.panel import Panel, index_windows
+
+SESSION_CLOSE = time(16, 0)
+
+
+def session_close_times(sessions: pd.DatetimeIndex) -> np.ndarray:
+    """UTC nanoseconds of each session's 16:00 New York close."""
+    closes = (sessions + pd.Timedelta(hours=16)).tz_localize(NEW_YORK).tz_convert("UTC")
+    return closes.as_unit("ns").asi8
+
+
+def align_to_sessions(published_at: pd.Series, close_ns: np.ndarray) -> np.ndarray:
+    """Index of the first session closing strictly after each timestamp (len(close_ns) if none yet)."""
+    stamps = pd.to_datetime(published_at, utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    return np.searchsorted(close_ns, stamps, side="right")
+
+
+def default_split_dates(sessions: pd.DatetimeIndex, validation: float = 0.7, test: float = 0.85) -> tuple[str, str]:
+    n = len(sessions)
+    return (
+        sessions[min(n - 1, int(n * validation))].strftime("%Y-%m-%d"),
+        sessions[min(n - 1, int(n * test))].strftime("%Y-%m-%d"),
+    )
+
+
+class NewsAccumulator:
+    """Latest-K headline vectors per (session, symbol), finalized into means as sessions close."""
+
+    def __init__(self, sessions: int, symbols: int, k: int):
+        self.k, self.dim = k, None
+        self.slot = np.full((sessions, symbols), -1, dtype=np.int32)
+        self.count = np.zeros((sessions, symbols), dtype=np.int16)
+        self.pending: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.rows: list[np.ndarray] = []
+
+    def add(self, session: np.ndarray, symbol: np.ndarray, stamp: np.ndarray, vectors: np.ndarray) -> None:
+        if self.dim is None:
+            self.dim = vectors.shape[1]
+        elif vectors.shape[1] != self.dim:
+            raise ValueError(f"news vectors of width {vectors.shape[1]} after {self.dim}: re-materialize news_embeddings with one embedder")
+        order = np.lexsort((stamp, symbol, session))
+        session, symbol, stamp, vectors = session[order], symbol[order], stamp[order], vectors[order]
+        keys = session.astype(np.int64) * self.slot.shape[1] + symbol
+        bounds = np.flatnonzero(np.diff(keys)) + 1
+        for part in np.split(np.arange(len(keys)), bounds):
+            if not len(part):
+                continue
+            key = (int(session[part[0]]), int(symbol[part[0]]))
+            self.count[key] += len(part)
+            old = self.pending.get(key)
+            stamps, vecs = stamp[part], vectors[part]
+            if old is not None:
+                stamps, vecs = np.concatenate([old[0], stamps]), np.concatenate([old[1], vecs])
+                keep = np.argsort(stamps, kind="stable")[-self.k :]
+                stamps, vecs = stamps[keep], vecs[keep]
+            else:
+                stamps, vecs = stamps[-self.k :], vecs[-self.k :]
+            self.pending[key] = (stamps, vecs)
+
+    def finalize_before(self, session: int) -> None:
+        """Sessions before `session` can receive no more news: store their means."""
+        done = [key for key in self.pending if key[0] < session]
+        for key in sorted(done):
+            _, vecs = self.pending.pop(key)
+            self.slot[key] = len(self.rows)
+            self.rows.append(vecs.astype(np.float32).mean(axis=0).astype(np.float16))
+
+    def vectors(self, default_dim: int) -> np.ndarray:
+        self.finalize_before(np.iinfo(np.int32).max)
+        return np.stack(self.rows) if self.rows else np.zeros((0, self.dim or default_dim), dtype=np.float16)
+
+
+def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
+    """Adjusted closes [sessions, symbols] (NaN where a symbol did not trade): adjusted so that
+    splits and dividends do not look like price moves."""
+    prices = prices[prices["symbol"] != MARKET]
+    table = prices.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="last").sort_index()
+    sessions = pd.DatetimeIndex(table.index).normalize()
+    return sessions, [str(s) for s in table.columns], table.to_numpy(dtype=np.float32)
+
+
+def build_panel(
+    prices: pd.DataFrame,
+    news_days: Iterable[pd.DataFrame],
+    news_dim: int = 768,
+    news_per_session: int = 5,
+    market_news: bool = True,
+    validation_start: str | None = None,
+    test_start: str | None = None,
+) -> Panel:
+    """`news_days`: frames in day order with symbol and published_at, and their (rows, D)
+    vectors in frame.attrs["vectors"]. D comes from the vectors; `news_dim` is only the width
+    used when there is no news at all."""
+    if prices.empty:
+        raise ValueError("raw_prices is empty: materialize some price partitions first")
+    sessions, symbols, close = price_matrix(prices)
+    column = {s: i for i, s in enumerate(symbols)}
+    close_ns = session_close_times(sessions)
+    news = NewsAccumulator(len(sessions), len(symbols), news_per_session)
+    pending_after_last = 0
+    for day in news_days:
+        if day.empty:
+            continue
+        vectors = day.attrs["vectors"]
+        session = align_to_sessions(day["published_at"], close_ns)
+        stamp = pd.to_datetime(day["published_at"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+        known = session < len(sessions)
+        pending_after_last += int((~known).sum())
+        sym = day["symbol"].map(column)
+        company = known & sym.notna().to_numpy()
+        parts = [(session[company], sym[company].to_numpy(dtype=np.int64), stamp[company], vectors[company])]
+        market = known & (day["symbol"] == MARKET).to_numpy()
+        if market_news and market.any():
+            n = len(symbols)
+            parts.append((
+                np.repeat(session[market], n), np.tile(np.arange(n), int(market.sum())),
+                np.repeat(stamp[market], n), np.repeat(vectors[market], n, axis=0),
+            ))
+        for s, y, t, v in parts:
+            if len(s):
+                news.add(s.astype(np.int64), y.astype(np.int64), t, v)
+        # Everything published on this day or earlier is in; sessions before its first possible one are complete.
+        news.finalize_before(int(session.min()))
+    vectors = news.vectors(news_dim)
+    default_validation, default_test = default_split_dates(sessions)
+    validation_start = validation_start or default_validation
+    test_start = test_start or default_test
+    if not validation_start < test_start:
+        raise ValueError(f"validation_start {validation_start} must come before test_start {test_start}")
+    sessions_d = sessions.to_numpy().astype("datetime64[D]")
+    windows = index_windows(close, sessions_d, validation_start, test_start)
+    meta = {
+        "news_dim": int(vectors.shape[1]),
+        "watermark": sessions[-1].strftime("%Y-%m-%d"),
+        "validation_start": validation_start,
+        "test_start": test_start,
+        "news_per_session": news_per_session,
+        "market_news": market_news,
+        "headlines_after_last_session": pending_after_last,
+    }
+    return Panel(sessions_d, symbols, close, news.slot, news.count, vectors, windows, meta)
