@@ -21,6 +21,7 @@ from upath import UPath  # noqa: E402
 
 from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResource  # noqa: E402
 from stock_assets.lake import LakeIOManager, LakeResource  # noqa: E402
+from stock_assets.news.random_bert import save_random_bert  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REPLAY_DIR = REPO.parent / "shared" / "data" / "replay"
@@ -66,3 +67,9 @@ def materialize_range(assets, resources, first: str, last: str, instance=None, r
 def lake_files(lake_dir: Path, asset: str) -> list[str]:
     folder = UPath(lake_dir) / asset
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A tiny BERT with FinBERT's 3-label sentiment head and a real WordPiece vocabulary."""
+    return save_random_bert(tmp_path_factory.mktemp("models") / "tiny-finbert")

@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import math
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -87,7 +89,20 @@ def pipes_session(rank: int):
     return contextlib.nullcontext(None)
 
 
+def die_with_launcher() -> None:
+    """torchrun starts each worker in a session of its own: if the launcher is SIGKILLed, the
+    workers would train on as orphans and race the next run's checkpoints. Tie them to it."""
+    if "LOCAL_RANK" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the launcher died before the line above
+        os._exit(1)
+
+
 def main(argv=None) -> None:
+    die_with_launcher()
     args = parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
@@ -182,18 +197,35 @@ def run(args, rank: int, world: int, pipes) -> None:
         if stop.item():
             log(f"early stop: no validation improvement in {args.patience} epochs")
             break
+    identical = ranks_agree(model, world)
     if rank == 0:
-        finish(args, panel, folder, test_set, samples / seconds if seconds else 0.0, pipes, log)
+        finish(args, panel, folder, test_set, samples / seconds if seconds else 0.0, identical, pipes, log)
 
 
-def finish(args, panel, folder: Path, test_set: WindowDataset, samples_per_s: float, pipes, log) -> None:
+def ranks_agree(model: StockPredictor, world: int) -> bool:
+    """DDP keeps replicas in sync; verify it: every rank's weight checksum must be equal."""
+    checksum = torch.tensor([float(sum(t.double().sum() for t in model.state_dict().values()))], dtype=torch.float64)
+    if world == 1:
+        return True
+    gathered = [torch.zeros_like(checksum) for _ in range(world)]
+    dist.all_gather(gathered, checksum)
+    return all(torch.equal(g, gathered[0]) for g in gathered)
+
+
+def finish(args, panel, folder: Path, test_set: WindowDataset, samples_per_s: float, identical: bool, pipes, log) -> None:
     """Evaluate the best weights on the test split; record the figures in both checkpoints."""
     best = load_checkpoint(folder / BEST)
     model = StockPredictor(ModelConfig(**best["model_config"]))
     model.load_state_dict(best["model_state"])
     forecast, target, last = predict(model, test_set)
     metrics = evaluate(forecast, target, last, train_drift(panel)) if len(last) else {}
-    summary = {"metrics": metrics, "samples_per_s": samples_per_s, "finite_weights": weights_finite(best["model_state"])}
+    summary = {
+        "metrics": metrics,
+        "samples_per_s": samples_per_s,
+        "finite_weights": weights_finite(best["model_state"]),
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "ranks_identical": identical,
+    }
     for name in (BEST, LATEST):
         state = load_checkpoint(folder / name)
         state.update(summary)
@@ -207,6 +239,8 @@ def finish(args, panel, folder: Path, test_set: WindowDataset, samples_per_s: fl
                 "best_val_loss": best["best_val_loss"],
                 "watermark": panel.watermark,
                 "samples_per_s": round(samples_per_s, 1),
+                "processes": summary["processes"],
+                "ranks_identical": identical,
                 "metrics": {"raw_value": metrics, "type": "json"},
                 "history": {"raw_value": load_checkpoint(folder / LATEST)["history"], "type": "json"},
             }
