@@ -51,11 +51,15 @@ class NewsAccumulator:
         self.slot = np.full((sessions, symbols), -1, dtype=np.int32)
         self.count = np.zeros((sessions, symbols), dtype=np.int16)
         self.pending: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self.rows: list[np.ndarray] = []
+        self.buffer: np.ndarray | None = None  # allocated once D is known
+        self.used = 0
 
     def add(self, session: np.ndarray, symbol: np.ndarray, stamp: np.ndarray, vectors: np.ndarray) -> None:
         if self.dim is None:
             self.dim = vectors.shape[1]
+            # Room for every (session, symbol); np.empty maps pages lazily, so only the rows
+            # actually written count towards memory, and the result needs no final copy.
+            self.buffer = np.empty((self.slot.size, self.dim), dtype=np.float16)
         elif vectors.shape[1] != self.dim:
             raise ValueError(f"news vectors of width {vectors.shape[1]} after {self.dim}: re-materialize news_embeddings with one embedder")
         order = np.lexsort((stamp, symbol, session))
@@ -82,12 +86,15 @@ class NewsAccumulator:
         done = [key for key in self.pending if key[0] < session]
         for key in sorted(done):
             _, vecs = self.pending.pop(key)
-            self.slot[key] = len(self.rows)
-            self.rows.append(vecs.astype(np.float32).mean(axis=0).astype(np.float16))
+            self.slot[key] = self.used
+            self.buffer[self.used] = vecs.astype(np.float32).mean(axis=0)
+            self.used += 1
 
     def vectors(self, default_dim: int) -> np.ndarray:
         self.finalize_before(np.iinfo(np.int32).max)
-        return np.stack(self.rows) if self.rows else np.zeros((0, self.dim or default_dim), dtype=np.float16)
+        if self.buffer is None:
+            return np.zeros((0, default_dim), dtype=np.float16)
+        return self.buffer[: self.used]
 
 
 def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
