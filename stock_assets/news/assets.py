@@ -7,13 +7,8 @@ import numpy as np
 import pandas as pd
 
 from stock_assets.metadata import frame_metadata
-from stock_assets.news.checks import (
-    CHROMA_CHECKS,
-    EMBEDDING_CHECKS,
-    check_specs,
-    chroma_check_result,
-    embedding_check_results,
-)
+from stock_assets.ingest.checks import check_specs
+from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
 from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
 from stock_assets.news.resources import ChromaResource, EmbedderResource

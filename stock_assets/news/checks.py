@@ -16,10 +16,6 @@ CHROMA_CHECKS = {
 }
 
 
-def check_specs(asset: str, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=asset, description=text, blocking=True) for name, text in checks.items()]
-
-
 def embedding_check_results(frame: pd.DataFrame, vectors: np.ndarray, dim: int, news_ids: pd.Series):
     lengths = frame["embedding"].list.len().to_numpy() if len(frame) else np.zeros(0)
     yield dg.AssetCheckResult(
