@@ -3,6 +3,7 @@
 import dagster as dg
 
 from stock_assets.config import Settings
+from stock_assets.export.assets import onnx_model
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResource
 from stock_assets.lake import LakeIOManager, LakeResource, lake_root
@@ -17,7 +18,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     lake = LakeResource(base_url=str(lake_root()))
     return dg.Definitions(
-        assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint],
+        assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint, onnx_model],
         asset_checks=[finite_weights, beats_random_walk],
         resources={
             "io_manager": LakeIOManager(lake=lake),

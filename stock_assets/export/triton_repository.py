@@ -1,0 +1,74 @@
+"""The Triton model repository: STOCK_HOME/models/stock_predictor/{config.pbtxt, <version>/model.onnx}.
+
+Each publication adds the next numeric version (written to a hidden folder, then renamed into
+place, so Triton never sees a half-copied model) and keeps the last few.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from stock_assets.model.network import HORIZON, WINDOW
+
+MODEL_NAME = "stock_predictor"
+
+
+def config_text(news_dim: int, max_batch_size: int = 64, queue_delay_us: int = 500) -> str:
+    """config.pbtxt for production Triton (onnxruntime backend); dims exclude the batch axis."""
+    return f"""name: "{MODEL_NAME}"
+platform: "onnxruntime_onnx"
+max_batch_size: {max_batch_size}
+input [
+  {{ name: "price_input" data_type: TYPE_FP32 dims: [ {WINDOW}, 1 ] }},
+  {{ name: "news_input" data_type: TYPE_FP32 dims: [ {WINDOW}, {news_dim} ] }}
+]
+output [
+  {{ name: "forecast" data_type: TYPE_FP32 dims: [ {HORIZON} ] }}
+]
+dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}
+version_policy {{ latest {{ num_versions: 1 }} }}
+instance_group [ {{ kind: KIND_AUTO count: 1 }} ]
+"""
+
+
+def parse_config(text: str):
+    """Parse into Triton's ModelConfig protobuf (shipped with tritonclient); raises ValueError."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    try:
+        return text_format.Parse(text, model_config_pb2.ModelConfig())
+    except text_format.ParseError as exc:
+        raise ValueError(f"config.pbtxt does not parse as a Triton ModelConfig: {exc}") from None
+
+
+def versions(model_dir: Path) -> list[int]:
+    if not model_dir.exists():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def publish(model_dir: Path, onnx_file: Path, news_dim: int, keep: int = 3, max_batch_size: int = 64) -> int:
+    """Copy `onnx_file` in as the next version and (re)write config.pbtxt; returns the version."""
+    text = config_text(news_dim, max_batch_size)
+    config = parse_config(text)
+    if config.input[1].dims[1] != news_dim:
+        raise ValueError(f"config.pbtxt news width {config.input[1].dims[1]} != model news width {news_dim}")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = (versions(model_dir) or [0])[-1] + 1
+    staging = model_dir / f".{version}.{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        shutil.copyfile(onnx_file, staging / "model.onnx")
+        os.replace(staging, model_dir / str(version))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    temp = model_dir / f".config.{uuid.uuid4().hex}"
+    temp.write_text(text)
+    os.replace(temp, model_dir / "config.pbtxt")
+    for old in versions(model_dir)[:-keep]:
+        shutil.rmtree(model_dir / str(old), ignore_errors=True)
+    return version
