@@ -44,6 +44,8 @@ class Settings:
     embedder: str
     chroma_host: str | None
     chroma_port: int | None
+    triton_url: str
+    api_url: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +60,6 @@ class Settings:
             embedder=env.get("STOCK_EMBEDDER", "").strip() or "ProsusAI/finbert",
             chroma_host=env.get("CHROMA_HOST") or None,
             chroma_port=int(env["CHROMA_PORT"]) if env.get("CHROMA_PORT") else None,
+            triton_url=env.get("TRITON_URL", "").strip() or "http://127.0.0.1:8000",
+            api_url=env.get("API_URL", "").strip() or "http://127.0.0.1:8080",
         )

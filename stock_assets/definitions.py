@@ -3,15 +3,23 @@
 import dagster as dg
 
 from stock_assets.config import Settings
+from stock_assets.deploy.resources import ChatbotDeployer, TritonDeployer
+from stock_assets.deploy.sensors import chatbot_redeploy_sensor, deploy_triton_job, redeploy_chatbot_job, triton_deploy_sensor
 from stock_assets.export.assets import onnx_model
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResource
-from stock_assets.lake import LakeIOManager, LakeResource, lake_root
+from stock_assets.lake import LakeIOManager, LakeResource, lake_root, local_home
 from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.training.assets import model_checkpoint, training_windows
 from stock_assets.training.checks import beats_random_walk, finite_weights
 from stock_assets.training.launchers import LocalTorchrunLauncher
+
+
+def local_triton_repository(triton_url: str) -> str | None:
+    """A Triton on this machine is the `make triton` server, which serves a mirrored repository."""
+    host = triton_url.split("://")[-1].split(":")[0].split("/")[0]
+    return str(local_home() / "triton_local" / "repository") if host in ("127.0.0.1", "localhost") else None
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -20,6 +28,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint, onnx_model],
         asset_checks=[finite_weights, beats_random_walk],
+        jobs=[deploy_triton_job, redeploy_chatbot_job],
+        sensors=[triton_deploy_sensor, chatbot_redeploy_sensor],
         resources={
             "io_manager": LakeIOManager(lake=lake),
             "lake": lake,
@@ -36,6 +46,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "embedder": EmbedderResource(model=settings.embedder),
             "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
             "trainer": LocalTorchrunLauncher(),
+            "triton": TritonDeployer(url=settings.triton_url, local_repository=local_triton_repository(settings.triton_url)),
+            "chatbot": ChatbotDeployer(api_url=settings.api_url),
         },
     )
 

@@ -1,0 +1,49 @@
+"""The local Triton repository: the production repository re-expressed for the Python backend.
+
+The tritonserver bundled in nvidia-pytriton has only the Python backend, so locally each
+version of `stock_predictor` is the same model.onnx (linked, not copied) run by onnxruntime
+inside `model.py`. Model name, tensors, shapes, batching and version numbers are the
+production ones. Standard library only: this runs in the Triton venv too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+MODEL_NAME = "stock_predictor"
+BACKEND_MODEL = Path(__file__).with_name("model.py")
+
+
+def local_config(production_text: str) -> str:
+    text = production_text.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
+    return re.sub(r"kind: KIND_AUTO", "kind: KIND_CPU", text)
+
+
+def sync(production_root: Path, local_root: Path) -> list[int]:
+    """Mirror every production version into the local repository; returns the versions."""
+    source = production_root / MODEL_NAME
+    target = local_root / MODEL_NAME
+    if not (source / "config.pbtxt").exists():
+        raise FileNotFoundError(f"no Triton model at {source}: materialize onnx_model first")
+    target.mkdir(parents=True, exist_ok=True)
+    versions = sorted(int(p.name) for p in source.iterdir() if p.is_dir() and p.name.isdigit())
+    for version in versions:
+        folder = target / str(version)
+        if (folder / "model.onnx").exists():
+            continue
+        staging = target / f".{version}.{uuid.uuid4().hex}"
+        staging.mkdir()
+        os.symlink((source / str(version) / "model.onnx").resolve(), staging / "model.onnx")
+        shutil.copyfile(BACKEND_MODEL, staging / "model.py")
+        os.replace(staging, folder)
+    for old in target.iterdir():
+        if old.is_dir() and old.name.isdigit() and int(old.name) not in versions:
+            shutil.rmtree(old, ignore_errors=True)
+    temp = target / f".config.{uuid.uuid4().hex}"
+    temp.write_text(local_config((source / "config.pbtxt").read_text()))
+    os.replace(temp, target / "config.pbtxt")
+    return versions

@@ -1,0 +1,95 @@
+"""A real Triton (the tritonserver bundled in nvidia-pytriton, Python backend running onnxruntime
+on the same model.onnx) started by the test; the deploy sensor and job load new versions."""
+
+import os
+
+import dagster as dg
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton_http
+
+from stock_assets.deploy.resources import TritonDeployer
+from stock_assets.deploy.sensors import deploy_triton_job, triton_deploy_sensor
+from stock_assets.export.assets import model_repository, onnx_model
+from stock_assets.export.onnx_export import onnx_session, random_batch
+from stock_assets.lake import local_home
+from tests.conftest import REPO
+from tests.export.test_onnx_model import trained_home  # noqa: F401 - fixture
+from tests.servers import free_port, running, wait_until
+
+pytestmark = pytest.mark.slow
+TRITON_PYTHON = REPO / ".venv-triton" / "bin" / "python"
+
+
+@pytest.fixture
+def triton(trained_home, tmp_path):  # noqa: F811
+    if not TRITON_PYTHON.exists():
+        pytest.fail("the Triton venv is missing: run `make setup` (it installs .venv-triton)")
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([onnx_model], instance=instance).success  # version 1
+        http_port, grpc_port = free_port(), free_port()
+        command = [str(TRITON_PYTHON), "-m", "stock_serving.triton_local.serve",
+                   "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--load"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with running(command, env=env, cwd=REPO):
+            url = f"http://127.0.0.1:{http_port}"
+            wait_until(lambda: httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200, 120, "triton")
+            yield url, instance
+
+
+def test_seed_request_and_client_parity(triton):
+    url, _ = triton
+    rng = np.random.default_rng(0)
+    body = {  # the seed's example: random inputs, shapes [1,30,1] and [1,30,768], KServe v2 JSON
+        "inputs": [
+            {"name": "price_input", "shape": [1, 30, 1], "datatype": "FP32", "data": rng.random(30).tolist()},
+            {"name": "news_input", "shape": [1, 30, 768], "datatype": "FP32", "data": rng.random(30 * 768).tolist()},
+        ]
+    }
+    answer = httpx.post(f"{url}/v2/models/stock_predictor/infer", json=body, timeout=30)
+    assert answer.status_code == 200
+    output = answer.json()["outputs"][0]
+    assert output["name"] == "forecast" and output["shape"] == [1, 5] and np.isfinite(output["data"]).all()
+
+    client = triton_http.InferenceServerClient(url.split("://")[1])
+    session = onnx_session(model_repository() / "1" / "model.onnx")
+    for batch in (1, 8, 64):
+        price, news = random_batch(batch, 768, seed=batch)
+        inputs = [triton_http.InferInput("price_input", list(price.shape), "FP32"), triton_http.InferInput("news_input", list(news.shape), "FP32")]
+        inputs[0].set_data_from_numpy(price)
+        inputs[1].set_data_from_numpy(news)
+        served = client.infer("stock_predictor", inputs).as_numpy("forecast")
+        local = session.run(["forecast"], {"price_input": price, "news_input": news})[0]
+        np.testing.assert_allclose(served, local, rtol=1e-6, atol=1e-5)
+
+
+def test_sensor_deploys_each_published_version_once(triton):
+    url, instance = triton
+    context = dg.build_sensor_context(instance=instance)
+    first = list(triton_deploy_sensor(context))
+    assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in first] == [1]
+    cursor = context.cursor
+
+    assert dg.materialize([onnx_model], instance=instance).success  # version 2
+    failing = dg.materialize([onnx_model], instance=instance, raise_on_error=False,
+                             run_config={"ops": {"onnx_model": {"config": {"parity_limit": 0.0}}}})
+    assert not failing.success
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    requests = list(triton_deploy_sensor(context))
+    assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in requests] == [2]  # the failing one never
+    deployer = TritonDeployer(url=url, local_repository=str(local_home() / "triton_local" / "repository"))
+    run = deploy_triton_job.execute_in_process(run_config=requests[0].run_config, resources={"triton": deployer}, instance=instance)
+    assert run.success
+    assert httpx.get(f"{url}/v2/models/stock_predictor/versions/2/ready").status_code == 200
+    assert list(triton_deploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))) == []
+
+
+def test_loading_a_version_that_does_not_exist_fails_loudly(triton):
+    url, _ = triton
+    from stock_assets.deploy.resources import DeployError
+
+    deployer = TritonDeployer(url=url, local_repository=str(local_home() / "triton_local" / "repository"))
+    with pytest.raises(DeployError, match="version 7 is not in the model repository"):
+        deployer.deploy(7)
+    assert httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200  # still serving
