@@ -43,7 +43,7 @@ def server_env() -> dict[str, str]:
     libs = [sysconfig.get_config_var("LIBDIR"), str(get_libs_path())]
     env["LD_LIBRARY_PATH"] = ":".join(libs + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the stub runs this venv's python
-    env.setdefault("TRITON_ORT_THREADS", "1")
+    env.setdefault("TRITON_ORT_THREADS", str(os.cpu_count() or 1))  # measured: 2 threads beat 1 on 2 cores
     return env
 
 

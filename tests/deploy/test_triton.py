@@ -7,13 +7,13 @@ import dagster as dg
 import httpx
 import numpy as np
 import pytest
-import tritonclient.http as triton_http
 
 from stock_assets.deploy.resources import TritonDeployer
 from stock_assets.deploy.sensors import deploy_triton_job, triton_deploy_sensor
 from stock_assets.export.assets import model_repository, onnx_model
 from stock_assets.export.onnx_export import onnx_session, random_batch
 from stock_assets.lake import local_home
+from stock_serving.triton_client import TritonForecaster
 from tests.conftest import REPO
 from tests.export.test_onnx_model import trained_home  # noqa: F401 - fixture
 from tests.servers import free_port, running, wait_until
@@ -52,14 +52,12 @@ def test_seed_request_and_client_parity(triton):
     output = answer.json()["outputs"][0]
     assert output["name"] == "forecast" and output["shape"] == [1, 5] and np.isfinite(output["data"]).all()
 
-    client = triton_http.InferenceServerClient(url.split("://")[1])
+    client = TritonForecaster(url)
+    assert client.ready() and client.model_version() == "1"
     session = onnx_session(model_repository() / "1" / "model.onnx")
     for batch in (1, 8, 64):
         price, news = random_batch(batch, 768, seed=batch)
-        inputs = [triton_http.InferInput("price_input", list(price.shape), "FP32"), triton_http.InferInput("news_input", list(news.shape), "FP32")]
-        inputs[0].set_data_from_numpy(price)
-        inputs[1].set_data_from_numpy(news)
-        served = client.infer("stock_predictor", inputs).as_numpy("forecast")
+        served = client.forecast(price, news)
         local = session.run(["forecast"], {"price_input": price, "news_input": news})[0]
         np.testing.assert_allclose(served, local, rtol=1e-6, atol=1e-5)
 
@@ -82,6 +80,7 @@ def test_sensor_deploys_each_published_version_once(triton):
     run = deploy_triton_job.execute_in_process(run_config=requests[0].run_config, resources={"triton": deployer}, instance=instance)
     assert run.success
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/2/ready").status_code == 200
+    assert TritonForecaster(url).model_version() == "2"
     assert list(triton_deploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))) == []
 
 

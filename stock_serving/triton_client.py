@@ -1,0 +1,40 @@
+"""Client for the `stock_predictor` model on Triton (KServe v2 over HTTP, tritonclient)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tritonclient.http as triton_http
+
+MODEL_NAME = "stock_predictor"
+
+
+class TritonForecaster:
+    def __init__(self, url: str = "http://127.0.0.1:8000", timeout_s: float = 10.0):
+        self.client = triton_http.InferenceServerClient(
+            url.split("://", 1)[-1], connection_timeout=timeout_s, network_timeout=timeout_s
+        )
+
+    def ready(self) -> bool:
+        try:
+            return bool(self.client.is_model_ready(MODEL_NAME))
+        except Exception:  # noqa: BLE001 - unreachable or not loaded both mean "not ready"
+            return False
+
+    def model_version(self) -> str | None:
+        """The version Triton serves (the highest ready one)."""
+        index = self.client.get_model_repository_index()
+        ready = [int(m["version"]) for m in index if m.get("name") == MODEL_NAME and m.get("state") == "READY" and m.get("version")]
+        return str(max(ready)) if ready else None
+
+    def forecast(self, price: np.ndarray, news: np.ndarray) -> np.ndarray:
+        """price [B, 30, 1] raw closes, news [B, 30, D] -> the next 5 closes [B, 5]."""
+        price = np.ascontiguousarray(price, dtype=np.float32)
+        news = np.ascontiguousarray(news, dtype=np.float32)
+        inputs = [
+            triton_http.InferInput("price_input", list(price.shape), "FP32"),
+            triton_http.InferInput("news_input", list(news.shape), "FP32"),
+        ]
+        inputs[0].set_data_from_numpy(price, binary_data=True)
+        inputs[1].set_data_from_numpy(news, binary_data=True)
+        outputs = [triton_http.InferRequestedOutput("forecast", binary_data=True)]
+        return self.client.infer(MODEL_NAME, inputs, outputs=outputs).as_numpy("forecast")
