@@ -92,3 +92,18 @@ def test_loading_a_version_that_does_not_exist_fails_loudly(triton):
     with pytest.raises(DeployError, match="version 7 is not in the model repository"):
         deployer.deploy(7)
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200  # still serving
+
+
+def test_a_broken_new_version_fails_the_deploy_and_the_old_one_keeps_serving(triton):
+    url, _ = triton
+    from stock_assets.deploy.resources import DeployError
+
+    broken = model_repository() / "2"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not an onnx model")
+    deployer = TritonDeployer(url=url, local_repository=str(local_home() / "triton_local" / "repository"), ready_timeout_s=60)
+    with pytest.raises(DeployError):
+        deployer.deploy(2)
+    assert httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200
+    price, news = random_batch(1, 768, seed=1)
+    assert TritonForecaster(url).forecast(price, news).shape == (1, 5)
