@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import tritonclient.http as triton_http
 
@@ -9,10 +11,22 @@ MODEL_NAME = "stock_predictor"
 
 
 class TritonForecaster:
+    """Thread-safe: tritonclient's HTTP client (gevent) must stay on the thread that made it,
+    and web servers call from a pool of threads, so each thread gets its own."""
+
     def __init__(self, url: str = "http://127.0.0.1:8000", timeout_s: float = 10.0):
-        self.client = triton_http.InferenceServerClient(
-            url.split("://", 1)[-1], connection_timeout=timeout_s, network_timeout=timeout_s
-        )
+        self.url, self.timeout_s = url, timeout_s
+        self._local = threading.local()
+
+    @property
+    def client(self) -> triton_http.InferenceServerClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = triton_http.InferenceServerClient(
+                self.url.split("://", 1)[-1], connection_timeout=self.timeout_s, network_timeout=self.timeout_s
+            )
+            self._local.client = client
+        return client
 
     def ready(self) -> bool:
         try:

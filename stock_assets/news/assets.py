@@ -117,7 +117,9 @@ def chroma_collection(
     merged = news_embeddings.merge(raw_news[["id", "headline", "source", "url"]], on="id", how="left", validate="1:1")
     day_text = pd.to_datetime(merged["date"]).dt.strftime("%Y-%m-%d")
     metadatas = [
-        {"source": row.source or "", "date": day, "symbol": row.symbol, "url": row.url or "", **sentiment_metadata(row)}
+        # `day` (int YYYYMMDD) because Chroma range filters ($gte/$lte) only compare numbers
+        {"source": row.source or "", "date": day, "day": int(day.replace("-", "")), "symbol": row.symbol,
+         "url": row.url or "", **sentiment_metadata(row)}
         for row, day in zip(merged.itertuples(index=False), day_text)
     ]
     store = chroma.store()

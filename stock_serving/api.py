@@ -1,0 +1,134 @@
+"""The chatbot API: forecasts from Triton, news search in ChromaDB, answers from an LLM.
+
+    uvicorn stock_serving.api:app --host 127.0.0.1 --port 8080
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from stock_serving.llm import LLMError
+from stock_serving.rag import build_messages, fallback_answer
+from stock_serving.service import ServingConfig, ServingState, UnknownSymbol
+
+MAX_MESSAGE = 2000
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.service = ServingState(ServingConfig.from_env())
+    yield
+
+
+app = FastAPI(title="Stock news chatbot", lifespan=lifespan)
+
+
+def service(request: Request) -> ServingState:
+    return request.app.state.service
+
+
+def known_symbol(symbol: str, state: ServingState) -> str:
+    symbol = symbol.strip().upper()
+    if symbol not in state.symbols:
+        raise HTTPException(404, detail={"error": f"unknown symbol {symbol!r}", "known_symbols": state.symbols})
+    return symbol
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE)
+    symbol: str | None = Field(default=None, max_length=12)
+
+
+@app.get("/healthz")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@app.get("/readyz")
+def readyz(state: ServingState = Depends(service)):
+    triton = state.triton.ready()
+    try:
+        size, chroma = state.store.collection.count(), True
+    except Exception:  # noqa: BLE001 - any failure means the store is not usable
+        size, chroma = None, False
+    llm = state.llm.reachable() if state.llm.configured else None
+    body = {
+        "triton": triton, "chroma": chroma, "llm": llm, "panel": state.panel is not None,
+        "model_version": state.triton.model_version() if triton else None, "collection_size": size,
+        "degraded": [name for name, ok in (("triton", triton), ("chroma", chroma), ("llm", llm), ("panel", state.panel is not None)) if ok is False],
+    }
+    body["status"] = "ready" if triton and chroma and body["panel"] else "degraded"
+    return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
+
+
+@app.get("/v1/forecast/{symbol}")
+def forecast(symbol: str, state: ServingState = Depends(service)) -> dict:
+    symbol = known_symbol(symbol, state)
+    try:
+        return state.forecast(symbol)
+    except UnknownSymbol:
+        raise HTTPException(404, detail={"error": f"not enough history for {symbol}", "known_symbols": state.symbols}) from None
+    except Exception as exc:  # noqa: BLE001 - Triton down or model missing: say so
+        raise HTTPException(503, detail={"error": f"forecast unavailable: {type(exc).__name__}: {str(exc)[:200]}"}) from None
+
+
+@app.get("/v1/news/search")
+def news_search(
+    q: str = Query(min_length=1, max_length=500),
+    symbol: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    k: int = Query(default=5, ge=1, le=50),
+    state: ServingState = Depends(service),
+) -> dict:
+    if date_from and date_to and date_from > date_to:
+        raise HTTPException(422, detail={"error": "date_from is after date_to"})
+    symbol = known_symbol(symbol, state) if symbol else None
+    return {"results": state.search(q, symbol, date_from, date_to, k)}
+
+
+def symbol_in(message: str, symbols: list[str]) -> str | None:
+    words = {w.strip("$?,.!:;()").upper() for w in message.split()}
+    return next((s for s in symbols if s in words), None)
+
+
+@app.post("/v1/chat")
+def chat(request: ChatRequest, state: ServingState = Depends(service)) -> dict:
+    symbol = known_symbol(request.symbol, state) if request.symbol else symbol_in(request.message, state.symbols)
+    forecast_body = None
+    if symbol:
+        try:
+            forecast_body = state.forecast(symbol)
+        except Exception:  # noqa: BLE001 - answer from the news alone when no forecast is possible
+            forecast_body = None
+    sources = state.search(request.message, symbol, None, None, 5)
+    llm_used = None
+    try:
+        answer = state.llm.complete(build_messages(request.message, forecast_body, sources))
+        llm_used = state.llm.model
+    except LLMError:
+        answer = fallback_answer(forecast_body, sources)
+    return {
+        "answer": answer,
+        "forecast": forecast_body,
+        "sources": [{k: s[k] for k in ("headline", "date", "source", "url", "symbol", "score")} for s in sources],
+        "model_version": forecast_body["model_version"] if forecast_body else None,
+        "llm": llm_used,
+    }
+
+
+@app.post("/v1/admin/reload")
+def reload(authorization: str | None = Header(default=None), state: ServingState = Depends(service)) -> dict:
+    token = state.config.admin_token
+    if not token:
+        raise HTTPException(403, detail={"error": "reload is disabled: CHATBOT_ADMIN_TOKEN is not set"})
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given, token):
+        raise HTTPException(401, detail={"error": "a valid bearer token is required"})
+    return state.reload()

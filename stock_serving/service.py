@@ -1,0 +1,129 @@
+"""What the chatbot API serves from: the training panel (for input windows), the Triton
+forecaster, the news collection with the embedder that built it, and the LLM."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from stock_assets.market_calendar import sessions as nyse_sessions
+from stock_assets.model.network import HORIZON, WINDOW
+from stock_assets.model.panel import Panel, load_panel, window_tensors
+from stock_assets.news.embedder import TextEmbedder
+from stock_assets.news.vector_store import NewsVectorStore, chroma_client
+from stock_serving.llm import ChatLLM
+from stock_serving.triton_client import TritonForecaster
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    stock_home: Path
+    triton_url: str
+    chroma_host: str | None
+    chroma_port: int | None
+    embedder: str
+    llm_base_url: str | None
+    llm_model: str
+    llm_timeout_s: float
+    admin_token: str | None
+
+    @classmethod
+    def from_env(cls) -> ServingConfig:
+        env = os.environ
+        return cls(
+            stock_home=Path(env.get("STOCK_HOME", ".stock_home")).resolve(),
+            triton_url=env.get("TRITON_URL", "http://127.0.0.1:8000"),
+            chroma_host=env.get("CHROMA_HOST") or None,
+            chroma_port=int(env["CHROMA_PORT"]) if env.get("CHROMA_PORT") else None,
+            embedder=env.get("STOCK_EMBEDDER", "ProsusAI/finbert"),
+            llm_base_url=env.get("LLM_BASE_URL") or None,
+            llm_model=env.get("LLM_MODEL", "llama3.1"),
+            llm_timeout_s=float(env.get("LLM_TIMEOUT", "60")),
+            admin_token=env.get("CHATBOT_ADMIN_TOKEN") or None,
+        )
+
+
+class UnknownSymbol(KeyError):
+    pass
+
+
+class ServingState:
+    def __init__(self, config: ServingConfig):
+        self.config = config
+        self.lock = threading.Lock()
+        self.triton = TritonForecaster(config.triton_url)
+        self.llm = ChatLLM(config.llm_base_url, config.llm_model, config.llm_timeout_s)
+        self.embedder: TextEmbedder | None = None
+        self.panel: Panel | None = None
+        self.store: NewsVectorStore | None = None
+        self.model_version: str | None = None
+        self.reload()
+
+    def reload(self) -> dict:
+        """Pick up a new panel, model version and collection (after a redeploy)."""
+        with self.lock:
+            home = self.config.stock_home
+            try:
+                self.panel = load_panel(home / "lake" / "training_windows")
+            except FileNotFoundError:
+                self.panel = None
+            client = chroma_client(path=home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
+            self.store = NewsVectorStore(client)
+            if self.embedder is None:
+                self.embedder = TextEmbedder(
+                    self.config.embedder, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx"
+                )
+            self.model_version = self.triton.model_version() if self.triton.ready() else None
+            return {"model_version": self.model_version, "collection_size": self.store.collection.count()}
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.panel.symbols) if self.panel else []
+
+    def forecast(self, symbol: str) -> dict:
+        panel = self.panel
+        if panel is None or symbol not in panel.symbols:
+            raise UnknownSymbol(symbol)
+        column = panel.symbols.index(symbol)
+        finite = np.flatnonzero(np.isfinite(panel.close[:, column]))
+        if len(finite) < WINDOW:
+            raise UnknownSymbol(symbol)
+        end = int(finite[-1])
+        price, news = window_tensors(panel, column, end)  # the same window code as training
+        if not np.isfinite(price).all():
+            raise ValueError(f"{symbol}: the last {WINDOW} sessions have gaps")
+        closes = self.triton.forecast(price[None], news[None])[0]
+        last_day = date.fromisoformat(str(panel.sessions[end]))
+        ahead = nyse_sessions(last_day + timedelta(days=1), last_day + timedelta(days=15))[:HORIZON]
+        history = [{"date": str(d), "close": float(c)} for d, c in zip(panel.sessions[end - WINDOW + 1 : end + 1], price[:, 0])]
+        return {
+            "symbol": symbol,
+            "history": history,
+            "forecast": [{"date": d.strftime("%Y-%m-%d"), "close": float(c)} for d, c in zip(ahead, closes)],
+            "model_version": self.triton.model_version(),
+        }
+
+    def search(self, query: str, symbol: str | None, date_from: date | None, date_to: date | None, k: int) -> list[dict]:
+        clauses = []
+        if symbol:
+            clauses.append({"symbol": symbol})
+        if date_from:
+            clauses.append({"day": {"$gte": int(date_from.strftime("%Y%m%d"))}})
+        if date_to:
+            clauses.append({"day": {"$lte": int(date_to.strftime("%Y%m%d"))}})
+        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        vector = self.embedder.embed([query]).vectors[0]
+        hits = self.store.query(vector, k=k, where=where)
+        results = []
+        for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0]):
+            results.append({
+                "id": rid, "headline": doc, "date": meta.get("date"), "symbol": meta.get("symbol"),
+                "source": meta.get("source", ""), "url": meta.get("url", ""),
+                "sentiment": meta.get("sentiment"), "score": round(1.0 - float(distance), 6),
+            })
+        return results
