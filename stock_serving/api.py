@@ -61,6 +61,7 @@ def readyz(state: ServingState = Depends(service)):
     body = {
         "triton": triton, "chroma": chroma, "llm": llm, "panel": state.panel is not None,
         "model_version": state.triton.model_version() if triton else None, "collection_size": size,
+        "symbols": state.symbols,
         "degraded": [name for name, ok in (("triton", triton), ("chroma", chroma), ("llm", llm), ("panel", state.panel is not None)) if ok is False],
     }
     body["status"] = "ready" if triton and chroma and body["panel"] else "degraded"
