@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from stock_serving.llm import LLMError
 from stock_serving.rag import build_messages, fallback_answer
-from stock_serving.service import ServingConfig, ServingState, UnknownSymbol
+from stock_serving.service import NotReady, ServingConfig, ServingState, UnknownSymbol
 
 MAX_MESSAGE = 2000
 
@@ -27,6 +27,11 @@ async def lifespan(app: FastAPI):
 
 
 app = FastAPI(title="Stock news chatbot", lifespan=lifespan)
+
+
+@app.exception_handler(NotReady)
+def not_ready(request: Request, exc: NotReady) -> JSONResponse:
+    return JSONResponse({"detail": {"error": str(exc)}}, status_code=503)
 
 
 def service(request: Request) -> ServingState:
@@ -62,9 +67,15 @@ def readyz(state: ServingState = Depends(service)):
         "triton": triton, "chroma": chroma, "llm": llm, "panel": state.panel is not None,
         "model_version": state.triton.model_version() if triton else None, "collection_size": size,
         "symbols": state.symbols,
-        "degraded": [name for name, ok in (("triton", triton), ("chroma", chroma), ("llm", llm), ("panel", state.panel is not None)) if ok is False],
+        "embedder": state.embedder is not None,
+        "degraded": [
+            name for name, ok in (("triton", triton), ("chroma", chroma), ("llm", llm), ("panel", state.panel is not None),
+                                  ("embedder", state.embedder is not None)) if ok is False
+        ],
     }
-    body["status"] = "ready" if triton and chroma and body["panel"] else "degraded"
+    if state.embedder_error:
+        body["embedder_error"] = state.embedder_error
+    body["status"] = "ready" if triton and chroma and body["panel"] and body["embedder"] else "degraded"
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from stock_assets.market_calendar import sessions as nyse_sessions
 from stock_assets.model.network import HORIZON, WINDOW
 from stock_assets.model.panel import Panel, load_panel, window_tensors
-from stock_assets.news.embedder import TextEmbedder
+from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 from stock_serving.llm import ChatLLM
 from stock_serving.triton_client import TritonForecaster
@@ -52,6 +52,10 @@ class UnknownSymbol(KeyError):
     pass
 
 
+class NotReady(RuntimeError):
+    """A component the request needs is not available; the message says which and how to fix it."""
+
+
 class ServingState:
     def __init__(self, config: ServingConfig):
         self.config = config
@@ -59,6 +63,7 @@ class ServingState:
         self.triton = TritonForecaster(config.triton_url)
         self.llm = ChatLLM(config.llm_base_url, config.llm_model, config.llm_timeout_s)
         self.embedder: TextEmbedder | None = None
+        self.embedder_error: str | None = None
         self.panel: Panel | None = None
         self.store: NewsVectorStore | None = None
         self.model_version: str | None = None
@@ -75,9 +80,13 @@ class ServingState:
             client = chroma_client(path=home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
             self.store = NewsVectorStore(client)
             if self.embedder is None:
-                self.embedder = TextEmbedder(
-                    self.config.embedder, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx"
-                )
+                try:  # start degraded rather than not at all: forecasts do not need it
+                    self.embedder = TextEmbedder(
+                        self.config.embedder, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx"
+                    )
+                    self.embedder_error = None
+                except EmbedderLoadError as exc:
+                    self.embedder_error = str(exc)
             self.model_version = self.triton.model_version() if self.triton.ready() else None
             return {"model_version": self.model_version, "collection_size": self.store.collection.count()}
 
@@ -117,6 +126,8 @@ class ServingState:
         if date_to:
             clauses.append({"day": {"$lte": int(date_to.strftime("%Y%m%d"))}})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        if self.embedder is None:
+            raise NotReady(f"news search is unavailable: {self.embedder_error}")
         vector = self.embedder.embed([query]).vectors[0]
         hits = self.store.query(vector, k=k, where=where)
         results = []

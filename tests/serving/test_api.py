@@ -169,3 +169,15 @@ def test_chat_with_the_real_local_llm(api, monkeypatch):
         assert "No language model was used" not in body["answer"]
         assert len(body["sources"]) == 5 and all(s["headline"] and s["date"] for s in body["sources"])
         assert client.get("/readyz").json()["llm"] is True
+
+
+def test_without_an_embedder_the_api_starts_degraded_and_says_why(api, monkeypatch):
+    client, _, _ = api
+    state = client.app.state.service
+    monkeypatch.setattr(state, "embedder", None)
+    monkeypatch.setattr(state, "embedder_error", "cannot load embedding model 'ProsusAI/finbert' ... STOCK_EMBEDDER=minilm")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "embedder" in ready.json()["degraded"]
+    search = client.get("/v1/news/search", params={"q": "apple"})
+    assert search.status_code == 503 and "STOCK_EMBEDDER=minilm" in search.json()["detail"]["error"]
+    assert client.get("/v1/forecast/AAPL").status_code == 200  # forecasts do not need it
