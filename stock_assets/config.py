@@ -46,6 +46,7 @@ class Settings:
     chroma_port: int | None
     triton_url: str
     api_url: str
+    train_launcher: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,4 +63,5 @@ class Settings:
             chroma_port=int(env["CHROMA_PORT"]) if env.get("CHROMA_PORT") else None,
             triton_url=env.get("TRITON_URL", "").strip() or "http://127.0.0.1:8000",
             api_url=env.get("API_URL", "").strip() or "http://127.0.0.1:8080",
+            train_launcher=env.get("STOCK_TRAIN_LAUNCHER", "").strip() or "local",
         )

@@ -13,13 +13,23 @@ from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.training.assets import model_checkpoint, training_windows
 from stock_assets.training.checks import beats_random_walk, finite_weights
-from stock_assets.training.launchers import LocalTorchrunLauncher
+from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
+from stock_assets.training.launchers import LocalTorchrunLauncher, TrainingLauncher
 
 
 def local_triton_repository(triton_url: str) -> str | None:
     """A Triton on this machine is the `make triton` server, which serves a mirrored repository."""
     host = triton_url.split("://")[-1].split(":")[0].split("/")[0]
     return str(local_home() / "triton_local" / "repository") if host in ("127.0.0.1", "localhost") else None
+
+
+def training_launcher(name: str) -> TrainingLauncher:
+    """STOCK_TRAIN_LAUNCHER: `local` (torchrun here) or `kubeflow` (a TrainJob on the cluster)."""
+    if name == "local":
+        return LocalTorchrunLauncher()
+    if name == "kubeflow":
+        return KubeflowTrainJobLauncher()
+    raise ValueError(f"STOCK_TRAIN_LAUNCHER={name!r} is not one of local, kubeflow")
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -45,7 +55,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             ),
             "embedder": EmbedderResource(model=settings.embedder),
             "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
-            "trainer": LocalTorchrunLauncher(),
+            "trainer": training_launcher(settings.train_launcher),
             "triton": TritonDeployer(url=settings.triton_url, local_repository=local_triton_repository(settings.triton_url)),
             "chatbot": ChatbotDeployer(api_url=settings.api_url),
         },

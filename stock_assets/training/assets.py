@@ -11,7 +11,7 @@ from stock_assets.model.panel import SPLITS, save_panel
 from stock_assets.news.assets import news_embeddings
 from stock_assets.news.columns import embedding_matrix
 from stock_assets.partitions import daily_partitions_def
-from stock_assets.training.launchers import LocalTorchrunLauncher
+from stock_assets.training.launchers import TrainingLauncher
 from stock_assets.training.metadata import checkpoint_metadata
 from stock_assets.training.windows import build_panel
 
@@ -95,7 +95,7 @@ class TrainingConfig(dg.Config):
 
 
 @dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows])
-def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: LocalTorchrunLauncher):
+def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: TrainingLauncher):
     """The news-aware Transformer (30 sessions of closes + news in, 5 closes out) trained with
     PyTorch DDP through the training launcher, resuming from checkpoint_latest.pt unless told
     to start fresh. Evaluated on the test split against random walk and drift, and against the

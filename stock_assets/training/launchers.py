@@ -17,7 +17,14 @@ def default_processes() -> int:
     return torch.cuda.device_count() or 2
 
 
-class LocalTorchrunLauncher(dg.ConfigurableResource):
+class TrainingLauncher(dg.ConfigurableResource):
+    """Runs `python -m stock_assets.model.train ARGS` somewhere and returns the Pipes invocation."""
+
+    def launch(self, context: dg.AssetExecutionContext, args: list[str]) -> dg.PipesClientCompletedInvocation:
+        raise NotImplementedError
+
+
+class LocalTorchrunLauncher(TrainingLauncher):
     """DDP on this machine: gloo over N CPU processes, or one process per GPU with nccl."""
 
     processes: int | None = Field(default=None, description="processes per node (default: GPU count, or 2 on CPU)")
