@@ -1,5 +1,7 @@
 """The Dagster code location: every asset, check and resource of the platform."""
 
+import os
+
 import dagster as dg
 
 from stock_assets.config import Settings
@@ -27,8 +29,15 @@ def training_launcher(name: str) -> TrainingLauncher:
     """STOCK_TRAIN_LAUNCHER: `local` (torchrun here) or `kubeflow` (a TrainJob on the cluster)."""
     if name == "local":
         return LocalTorchrunLauncher()
-    if name == "kubeflow":
-        return KubeflowTrainJobLauncher()
+    if name == "kubeflow":  # sized by the cluster's stock-config ConfigMap
+        env = os.environ
+        return KubeflowTrainJobLauncher(
+            image=env.get("STOCK_IMAGE", "ghcr.io/example/stock-news:0.1.0"),
+            namespace=env.get("STOCK_NAMESPACE", "mlteam"),
+            num_nodes=int(env.get("STOCK_TRAIN_NUM_NODES", "2")),
+            num_proc_per_node=int(env.get("STOCK_TRAIN_PROC_PER_NODE", "1")),
+            gpus_per_node=int(env.get("STOCK_TRAIN_GPUS_PER_NODE", "0")),
+        )
     raise ValueError(f"STOCK_TRAIN_LAUNCHER={name!r} is not one of local, kubeflow")
 
 
@@ -57,7 +66,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
             "trainer": training_launcher(settings.train_launcher),
             "triton": TritonDeployer(url=settings.triton_url, local_repository=local_triton_repository(settings.triton_url)),
-            "chatbot": ChatbotDeployer(api_url=settings.api_url),
+            "chatbot": ChatbotDeployer(api_url=settings.api_url, mode=os.environ.get("CHATBOT_DEPLOY_MODE", "local")),
         },
     )
 
