@@ -185,3 +185,19 @@ def test_a_retried_step_adopts_its_trainjob_instead_of_creating_another(cluster)
     launcher._create_or_adopt(api, name, body, Context)
     launcher._create_or_adopt(api, name, body, Context)  # the retry: 409 from the server, adopted
     assert state["posts"] == [name, name] and list(state["jobs"]) == [name]
+
+
+def test_cancelling_the_run_deletes_the_trainjob(cluster, monkeypatch):
+    """Dagster interrupts a cancelled step by raising DagsterExecutionInterruptedError in it."""
+    import stock_assets.training.kubeflow as kubeflow
+
+    launcher, state = cluster
+    state["outcome"] = ("Created", "JobSetCreated", "")  # still running
+
+    def interrupted(seconds):
+        raise dg.DagsterExecutionInterruptedError()
+
+    monkeypatch.setattr(kubeflow.time, "sleep", interrupted)
+    result = train(launcher, raise_on_error=False)
+    assert not result.success
+    assert state["posts"] and state["deleted"] == state["posts"][:1] and state["jobs"] == {}
