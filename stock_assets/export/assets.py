@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import onnx
 
+from stock_assets.automation import when_upstream_changed
 from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_checkpoint, onnx_session, parity, random_batch
 from stock_assets.export.triton_repository import MODEL_NAME, publish
 from stock_assets.lake import local_home
@@ -50,6 +51,7 @@ def real_batches(news_dim: int) -> list[tuple[np.ndarray, np.ndarray]]:
     group_name="serving",
     kinds={"onnx", "triton"},
     deps=[model_checkpoint],
+    automation_condition=when_upstream_changed,
     check_specs=[dg.AssetCheckSpec("onnx_parity", asset="onnx_model", blocking=True,
                                    description=f"onnxruntime matches PyTorch within {PARITY_LIMIT} (relative to the last close)")],
 )

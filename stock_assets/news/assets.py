@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from stock_assets.metadata import frame_metadata
+from stock_assets.automation import follows_upstream_day
 from stock_assets.ingest.checks import check_specs
 from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
@@ -42,6 +43,7 @@ def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
     group_name="news",
     kinds={"pytorch", "parquet"},
     check_specs=check_specs("news_embeddings", EMBEDDING_CHECKS),
+    automation_condition=follows_upstream_day,
 )
 def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, embedder: EmbedderResource):
     """One vector per headline (id, date, symbol, model, embedding float32[D]) from FinBERT or the
@@ -101,6 +103,7 @@ def sentiment_metadata(row) -> dict:
     group_name="news",
     kinds={"chromadb"},
     check_specs=check_specs("chroma_collection", CHROMA_CHECKS),
+    automation_condition=follows_upstream_day,
 )
 def chroma_collection(
     context: dg.AssetExecutionContext,

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from stock_assets.automation import when_upstream_changed
 from stock_assets.lake import LakeResource, local_home
 from stock_assets.model.checkpoints import BEST, load_checkpoint
 from stock_assets.model.panel import SPLITS, save_panel
@@ -48,6 +49,7 @@ def news_days(lake: LakeResource, keys: list[str]):
     kinds={"numpy"},
     ins={"raw_prices": dg.AssetIn(metadata={"allow_missing_partitions": True})},
     deps=[news_embeddings, "raw_news"],
+    automation_condition=when_upstream_changed,
 )
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, raw_prices: pd.DataFrame, lake: LakeResource):
     """The training panel: per (trading session, symbol) the adjusted close, the aligned news
@@ -94,7 +96,7 @@ class TrainingConfig(dg.Config):
     ablation: bool = True
 
 
-@dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows])
+@dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows], automation_condition=when_upstream_changed)
 def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: TrainingLauncher):
     """The news-aware Transformer (30 sessions of closes + news in, 5 closes out) trained with
     PyTorch DDP through the training launcher, resuming from checkpoint_latest.pt unless told

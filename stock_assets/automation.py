@@ -1,0 +1,34 @@
+"""When assets run without a human: a new day's data ends in a new model served.
+
+- raw_prices, raw_news: each weekday after the US close (18:00 New York) for that day's partition.
+- news_embeddings, chroma_collection: as soon as their upstream day updates.
+- training_windows -> model_checkpoint -> onnx_model: at the same tick, only if an upstream
+  asset updated since it (never bare eager(), which only sees the latest partition), and only
+  when upstream blocking checks passed. onnx_model's materialization then triggers the deploy
+  sensors (stock_assets/deploy/sensors.py).
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+AFTER_CLOSE = "0 18 * * 1-5"
+NEW_YORK = "America/New_York"
+
+daily_after_close = dg.AutomationCondition.on_cron(AFTER_CLOSE, NEW_YORK)
+
+follows_upstream_day = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+_tick = dg.AutomationCondition.cron_tick_passed(AFTER_CLOSE, NEW_YORK)
+when_upstream_changed = (
+    _tick.since_last_handled()
+    & dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated().since(_tick) | dg.AutomationCondition.will_be_requested()
+    ).with_label("any_deps_updated_since_cron")
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label(f"on_cron_if_upstream_changed({AFTER_CLOSE}, {NEW_YORK})")
+
+# Raw data older than a day and a half means the after-close runs are failing.
+raw_freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26))
