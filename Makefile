@@ -15,7 +15,10 @@ LLM_PORT ?= 8081
 API_PORT ?= 8080
 UI_PORT ?= 8501
 
-.PHONY: setup test test-fast dev triton llm api ui serve clean
+REPLAY ?= $(abspath ../shared/data/replay)
+SOURCE ?= replay
+
+.PHONY: setup test test-fast dev demo triton llm api ui serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +50,23 @@ test-fast: $(STAMP) $(TRITON_STAMP)
 dev: $(STAMP)
 	mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The whole platform end to end, offline: replay data when ../shared/data/replay exists (real,
+# 2014-2015), else synthetic; `make demo SOURCE=live` uses yfinance and Finnhub (FINNHUB_API_KEY).
+demo: $(STAMP) $(TRITON_STAMP)
+	@if [ "$(SOURCE)" = live ]; then \
+		export STOCK_PRICE_SOURCE=yfinance STOCK_NEWS_SOURCE=finnhub \
+			DEMO_START=$$(date -d '-270 days' +%F) DEMO_END=$$(date -d 'yesterday' +%F); \
+		export STOCK_START_DATE=$${STOCK_START_DATE:-$$DEMO_START}; \
+	elif [ -d "$(REPLAY)" ]; then \
+		export STOCK_PRICE_SOURCE=replay STOCK_NEWS_SOURCE=replay STOCK_REPLAY_DIR="$(REPLAY)" \
+			STOCK_SYMBOLS=$${STOCK_SYMBOLS:-SPY,AAPL,MSFT,GOOG} \
+			STOCK_START_DATE=$${STOCK_START_DATE:-2014-01-01} STOCK_END_DATE=$${STOCK_END_DATE:-2016-01-01}; \
+	else \
+		export STOCK_PRICE_SOURCE=synthetic STOCK_NEWS_SOURCE=synthetic \
+			STOCK_START_DATE=$${STOCK_START_DATE:-2014-01-01} STOCK_END_DATE=$${STOCK_END_DATE:-2016-01-01}; \
+	fi; \
+	$(BIN)/python -m stock_assets.demo
 
 # A real Triton on 127.0.0.1:8000 (HTTP) / 8001 (gRPC), explicit model control, serving the
 # published stock_predictor versions; the deploy sensor loads new ones.

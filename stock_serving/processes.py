@@ -1,0 +1,54 @@
+"""Starting, waiting for and stopping local servers (Triton, Chroma, the Dagster UI) from the demo and the tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def default_signals():
+    # Background shells start children with SIGINT/SIGTERM ignored; servers must stay stoppable.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def running(command: list[str], **popen):
+    """Run `command` in its own process group; stop the whole group afterwards."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=default_signals, start_new_session=True, **popen,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_until(probe, timeout: float = 120, what: str = "server"):
+    """Call `probe` until it returns a truthy value (HTTP errors count as not yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
