@@ -114,7 +114,8 @@ class ServingState:
             "symbol": symbol,
             "history": history,
             "forecast": [{"date": d.strftime("%Y-%m-%d"), "close": float(c)} for d, c in zip(ahead, closes)],
-            "model_version": self.triton.model_version(),
+            # the version picked up at (re)load; a redeploy calls /v1/admin/reload
+            "model_version": self.model_version or self.triton.model_version(),
         }
 
     def search(self, query: str, symbol: str | None, date_from: date | None, date_to: date | None, k: int) -> list[dict]:

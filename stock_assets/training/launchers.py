@@ -7,13 +7,14 @@ import os
 import sys
 
 import dagster as dg
-import torch
 from pydantic import Field
 
 ENTRY_POINT = "stock_assets.model.train"
 
 
 def default_processes() -> int:
+    import torch  # here, not at import: loading the code location should not pay for torch
+
     return torch.cuda.device_count() or 2
 
 
