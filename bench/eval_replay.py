@@ -1,12 +1,26 @@
-"""Evaluation on the real replay data (stocknet prices and tweets, 2014-2015) through the real
-Dagster assets: ingest -> embed -> training_windows -> DDP training (2 gloo processes), with the
-paper's split (train < 2015-08-01 <= validation < 2015-10-01 <= test). Prints the test-split
-figures of the news model, the same network without news, random walk and drift.
-    .venv/bin/python bench/eval_replay.py [--embedder minilm] [--epochs 15] [--size small]
+"""Walk-forward evaluation on the real replay data (stocknet prices and tweets; 88 symbols,
+prices 2012-09..2017-09, texts 2014-2015), through the real code paths:
+
+1. the Dagster assets ingest prices and texts, embed the texts (cached: a re-run embeds
+   nothing) and build the training panel (training_windows);
+2. for each fold (rolling origin; default: the four quarters of 2015) the training entry point
+   runs under torchrun (2 gloo processes) with the fold's dates: train < validation (the
+   quarter before the fold) < test (the fold); each model sees only data before its fold.
+   The news model and the same network without news (the ablation) train on the same windows;
+3. the figures per fold and pooled: MAE/RMSE of 5-day log-returns, skill vs the random walk,
+   direction vs always-up, Diebold-Mariano tests (model vs random walk; news vs price only),
+   80 % interval coverage and pinball loss vs the historical-volatility band.
+
+    .venv/bin/python bench/eval_replay.py [--symbols all] [--folds 2015Q1,2015Q2,2015Q3,2015Q4]
+        [--embedder minilm] [--size small] [--epochs 8] [--variants news,price]
 """
 
+from __future__ import annotations
+
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -14,53 +28,106 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REPLAY = REPO.parent / "shared" / "data" / "replay"
-SYMBOLS = ["AAPL", "AMZN", "FB", "GOOG", "MSFT"]
-os.environ["STOCK_START_DATE"] = "2014-01-01"
+FIRST_DAY, LAST_DAY = "2012-09-01", "2015-12-31"
+os.environ["STOCK_START_DATE"] = FIRST_DAY
 os.environ["STOCK_END_DATE"] = "2016-01-01"
 os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
 sys.path.insert(0, str(REPO))
 warnings.filterwarnings("ignore")
 
-import dagster as dg  # noqa: E402
 
-from stock_assets.definitions import build_definitions  # noqa: E402
-from stock_assets.model.checkpoints import BEST, load_checkpoint  # noqa: E402
-from stock_assets.training.assets import checkpoint_root  # noqa: E402
-from stock_assets.training.metadata import metrics_table  # noqa: E402
+def quarter(name: str) -> tuple[str, str, str]:
+    """'2015Q2' -> (validation start, test start, test end): the quarter before, the quarter, the next."""
+    year, q = int(name[:4]), int(name[-1])
+    starts = [f"{year + (q - 2 + i) // 4}-{(q - 2 + i) % 4 * 3 + 1:02d}-01" for i in range(3)]
+    return starts[0], starts[1], starts[2]
+
+
+def prepare(symbols: list[str], embedder: str) -> dict:
+    """Ingest, embed and build the panel through the real assets; returns timings."""
+    import dagster as dg
+
+    from stock_assets.definitions import build_definitions
+
+    os.environ.update(STOCK_PRICE_SOURCE="replay", STOCK_NEWS_SOURCE="replay", STOCK_REPLAY_DIR=str(REPLAY),
+                      STOCK_SYMBOLS=",".join(symbols), STOCK_EMBEDDER=embedder)
+    defs = build_definitions()
+    by_name = {a.key.to_user_string(): a for a in defs.assets}
+    upstream = [by_name[n] for n in ("raw_prices", "raw_news", "news_embeddings")]
+    tags = {"dagster/asset_partition_range_start": FIRST_DAY, "dagster/asset_partition_range_end": LAST_DAY}
+    started = time.perf_counter()
+    ingest = dg.materialize(upstream, resources=defs.resources, tags=tags)
+    embed_meta = [e for e in ingest.get_asset_materialization_events() if e.asset_key.to_user_string() == "news_embeddings"]
+    embedded_now = embed_meta[-1].materialization.metadata["embedded_now"].value if embed_meta else None
+    ingest_s = time.perf_counter() - started
+    started = time.perf_counter()
+    panel = [by_name["training_windows"]]
+    assert dg.materialize([*panel, *upstream], selection=panel, resources=defs.resources).success
+    return {"ingest_embed_s": ingest_s, "embedded_now": embedded_now, "panel_s": time.perf_counter() - started}
+
+
+def train_fold(fold: str, variant: str, args) -> dict:
+    from stock_assets.model.checkpoints import BEST, load_checkpoint
+
+    validation_start, test_start, test_end = quarter(fold)
+    home = Path(os.environ["STOCK_HOME"])
+    folder = home / "walk_forward" / fold
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stock_assets.model.train",
+        "--panel", str(home / "lake" / "training_windows"), "--checkpoints", str(folder),
+        "--validation-start", validation_start, "--test-start", test_start, "--test-end", test_end,
+        "--epochs", str(args.epochs), "--patience", str(args.patience), "--size", args.size,
+        "--batch-size", str(args.batch_size), "--variant", variant, "--seed", str(args.seed),
+    ]
+    started = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL if args.quiet else None)
+    seconds = time.perf_counter() - started
+    state = load_checkpoint((folder if variant == "news" else folder / "price_only") / BEST)
+    return {"state": state, "seconds": seconds}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", default="all", help="comma-separated, or 'all' (every prices/*.csv of the replay set)")
+    parser.add_argument("--folds", default="2015Q1,2015Q2,2015Q3,2015Q4")
     parser.add_argument("--embedder", default="minilm")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--size", default="small")
+    parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--variants", default="news,price")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="hide the training logs")
+    parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
-    os.environ.update(
-        STOCK_PRICE_SOURCE="replay", STOCK_NEWS_SOURCE="replay", STOCK_REPLAY_DIR=str(REPLAY),
-        STOCK_SYMBOLS=",".join(SYMBOLS), STOCK_EMBEDDER=args.embedder,
-    )
-    defs = build_definitions()
-    resources = defs.resources
-    assets = defs.assets
-    by_name = {a.key.to_user_string(): a for a in assets}
-    started = time.perf_counter()
-    upstream = [by_name[n] for n in ("raw_prices", "raw_news", "news_embeddings")]
-    tags = {"dagster/asset_partition_range_start": "2014-01-01", "dagster/asset_partition_range_end": "2015-12-31"}
-    assert dg.materialize(upstream, resources=resources, tags=tags).success
-    ingest = time.perf_counter() - started
-    config = {
-        "training_windows": {"config": {"validation_start": "2015-08-01", "test_start": "2015-10-01"}},
-        "model_checkpoint": {"config": {"epochs": args.epochs, "size": args.size, "resume": False, "patience": 4, "ablation": True}},
-    }
-    training = [by_name["training_windows"], by_name["model_checkpoint"]]
-    started = time.perf_counter()
-    assert dg.materialize([*training, *upstream], selection=training, resources=resources, run_config={"ops": config}).success
-    train_seconds = time.perf_counter() - started
-    best = load_checkpoint(checkpoint_root() / BEST)
-    ablation = load_checkpoint(checkpoint_root() / "price_only" / BEST)
-    print(f"embedder {args.embedder}; model {args.size}; ingest+embed {ingest:.0f} s; training (both variants) {train_seconds:.0f} s")
-    print(f"test windows: {best['metrics']['windows']['count']}; best epoch {best['epoch']} (news), {ablation['epoch']} (price only)")
-    print(metrics_table(best["metrics"], ablation))
+    symbols = sorted(p.stem for p in (REPLAY / "prices").glob("*.csv")) if args.symbols == "all" else args.symbols.split(",")
+    timings = prepare(symbols, args.embedder)
+    print(f"data: {len(symbols)} symbols; ingest + embed {timings['ingest_embed_s']:.0f} s "
+          f"({timings['embedded_now']} texts embedded now); panel {timings['panel_s']:.0f} s", flush=True)
+
+    from stock_assets.model.report import fold_report, pooled_report
+
+    results: dict[str, dict[str, dict]] = {}
+    for fold in args.folds.split(","):
+        results[fold] = {}
+        for variant in args.variants.split(","):
+            run = train_fold(fold, variant, args)
+            results[fold][variant] = run
+            metrics = run["state"]["metrics"]["model"]
+            print(f"{fold} {variant}: {run['seconds']:.0f} s, best epoch {run['state']['epoch']}, skill {metrics['skill']:+.4f}, "
+                  f"alpha {run['state']['calibration']['shrinkage']}", flush=True)
+    report = "\n\n".join([
+        f"Command: `.venv/bin/python bench/eval_replay.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "
+        f"{args.embedder}, model size {args.size}, up to {args.epochs} epochs (patience {args.patience}), 2-process DDP.",
+        fold_report(results),
+        pooled_report(results),
+    ])
+    print(report)
+    if args.out:
+        args.out.write_text(report + "\n")
+        (args.out.with_suffix(".json")).write_text(json.dumps(
+            {f: {v: r["state"]["metrics"] for v, r in runs.items()} for f, runs in results.items()}, indent=1, default=float))
 
 
 if __name__ == "__main__":

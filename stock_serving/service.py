@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stock_assets.export.triton_repository import MODEL_NAME, evaluation_of
 from stock_assets.market_calendar import sessions as nyse_sessions
 from stock_assets.model.network import HORIZON, WINDOW
 from stock_assets.model.panel import Panel, load_panel, window_tensors
@@ -48,6 +49,14 @@ class ServingConfig:
         )
 
 
+def served_evaluation(stock_home: Path, version: str) -> dict | None:
+    """The measured skill and interval coverage recorded with a published model version."""
+    try:
+        return evaluation_of(stock_home / "models" / MODEL_NAME, int(version))
+    except (OSError, ValueError):
+        return None
+
+
 class UnknownSymbol(KeyError):
     pass
 
@@ -67,6 +76,7 @@ class ServingState:
         self.panel: Panel | None = None
         self.store: NewsVectorStore | None = None
         self.model_version: str | None = None
+        self.model_evaluation: dict[str, dict | None] = {}
         self.reload()
 
     def reload(self) -> dict:
@@ -88,6 +98,9 @@ class ServingState:
                 except EmbedderLoadError as exc:
                     self.embedder_error = str(exc)
             self.model_version = self.triton.model_version() if self.triton.ready() else None
+            self.model_evaluation = {}
+            if self.model_version:
+                self.model_evaluation[self.model_version] = served_evaluation(home, self.model_version)
             return {"model_version": self.model_version, "collection_size": self.store.collection.count()}
 
     @property
@@ -106,16 +119,24 @@ class ServingState:
         price, news = window_tensors(panel, column, end)  # the same window code as training
         if not np.isfinite(price).all():
             raise ValueError(f"{symbol}: the last {WINDOW} sessions have gaps")
-        closes = self.triton.forecast(price[None], news[None])[0]
+        closes, quantiles = (batch[0] for batch in self.triton.forecast(price[None], news[None]))
         last_day = date.fromisoformat(str(panel.sessions[end]))
         ahead = nyse_sessions(last_day + timedelta(days=1), last_day + timedelta(days=15))[:HORIZON]
         history = [{"date": str(d), "close": float(c)} for d, c in zip(panel.sessions[end - WINDOW + 1 : end + 1], price[:, 0])]
+        version = self.model_version or self.triton.model_version()
+        if version and version not in self.model_evaluation:
+            self.model_evaluation[version] = served_evaluation(self.config.stock_home, version)
         return {
             "symbol": symbol,
             "history": history,
-            "forecast": [{"date": d.strftime("%Y-%m-%d"), "close": float(c)} for d, c in zip(ahead, closes)],
+            "forecast": [
+                {"date": d.strftime("%Y-%m-%d"), "close": float(c), "low": float(q[0]), "median": float(q[1]), "high": float(q[2])}
+                for d, c, q in zip(ahead, closes, quantiles)
+            ],
+            "interval": "low/high: the 10 % and 90 % quantiles of each close (an 80 % interval)",
             # the version picked up at (re)load; a redeploy calls /v1/admin/reload
-            "model_version": self.model_version or self.triton.model_version(),
+            "model_version": version,
+            "model_skill": self.model_evaluation.get(version) if version else None,
         }
 
     def search(self, query: str, symbol: str | None, date_from: date | None, date_to: date | None, k: int) -> list[dict]:

@@ -8,6 +8,7 @@ import numpy as np
 import tritonclient.http as triton_http
 
 MODEL_NAME = "stock_predictor"
+OUTPUTS = ("forecast", "forecast_quantiles")
 
 
 class TritonForecaster:
@@ -40,8 +41,9 @@ class TritonForecaster:
         ready = [int(m["version"]) for m in index if m.get("name") == MODEL_NAME and m.get("state") == "READY" and m.get("version")]
         return str(max(ready)) if ready else None
 
-    def forecast(self, price: np.ndarray, news: np.ndarray) -> np.ndarray:
-        """price [B, 30, 1] raw closes, news [B, 30, D] -> the next 5 closes [B, 5]."""
+    def forecast(self, price: np.ndarray, news: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """price [B, 30, 1] raw closes, news [B, 30, D] -> the next 5 closes [B, 5] and their
+        10/50/90 % quantiles [B, 5, 3]."""
         price = np.ascontiguousarray(price, dtype=np.float32)
         news = np.ascontiguousarray(news, dtype=np.float32)
         inputs = [
@@ -50,5 +52,6 @@ class TritonForecaster:
         ]
         inputs[0].set_data_from_numpy(price, binary_data=True)
         inputs[1].set_data_from_numpy(news, binary_data=True)
-        outputs = [triton_http.InferRequestedOutput("forecast", binary_data=True)]
-        return self.client.infer(MODEL_NAME, inputs, outputs=outputs).as_numpy("forecast")
+        outputs = [triton_http.InferRequestedOutput(name, binary_data=True) for name in OUTPUTS]
+        result = self.client.infer(MODEL_NAME, inputs, outputs=outputs)
+        return result.as_numpy(OUTPUTS[0]), result.as_numpy(OUTPUTS[1])

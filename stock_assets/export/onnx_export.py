@@ -1,8 +1,10 @@
 """Export a checkpoint to ONNX (dynamic batch axis) and measure parity with PyTorch.
 
 The graph keeps the network's own normalization, so Triton serves raw closes in, closes out:
-inputs `price_input` FP32 [B, 30, 1] and `news_input` FP32 [B, 30, D], output `forecast`
-FP32 [B, 5] (the DESIGN.md contract).
+inputs `price_input` FP32 [B, 30, 1] and `news_input` FP32 [B, 30, D]; outputs `forecast`
+FP32 [B, 5] and `forecast_quantiles` FP32 [B, 5, 3] (10/50/90 %) (the DESIGN.md contract).
+The fitted shrinkage and interval calibration are buffers of the network, so they are
+constants of the graph.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import numpy as np
 import torch
 
 from stock_assets.model.checkpoints import load_checkpoint
-from stock_assets.model.network import HORIZON, WINDOW, ModelConfig, StockPredictor
+from stock_assets.model.network import HORIZON, QUANTILES, WINDOW, ModelConfig, StockPredictor
 
 OPSET = 17
 INPUTS = ("price_input", "news_input")
-OUTPUT = "forecast"
+OUTPUTS = ("forecast", "forecast_quantiles")
 
 
 def model_from_checkpoint(path: Path) -> tuple[StockPredictor, dict]:
@@ -41,8 +43,8 @@ def export_onnx(model: StockPredictor, path: Path) -> None:
         with torch.enable_grad():
             torch.onnx.export(
                 model, (price, news), str(temp),
-                input_names=list(INPUTS), output_names=[OUTPUT],
-                dynamic_axes={INPUTS[0]: {0: "batch"}, INPUTS[1]: {0: "batch"}, OUTPUT: {0: "batch"}},
+                input_names=list(INPUTS), output_names=list(OUTPUTS),
+                dynamic_axes={name: {0: "batch"} for name in (*INPUTS, *OUTPUTS)},
                 opset_version=OPSET, dynamo=False,
             )
         os.replace(temp, path)
@@ -63,16 +65,18 @@ def random_batch(batch: int, news_dim: int, seed: int) -> tuple[np.ndarray, np.n
 
 
 def parity(model: StockPredictor, session, batches: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Max abs difference ONNX vs PyTorch, on forecast/last close (scale-free: the contract's
-    1e-4 then means the same for a $5 and a $5,000 stock) and on the raw closes."""
+    """Max abs difference ONNX vs PyTorch over both outputs, on close / last close (scale-free:
+    the contract's 1e-4 then means the same for a $5 and a $5,000 stock) and on the raw closes."""
     relative, absolute = 0.0, 0.0
     for price, news in batches:
         with torch.inference_mode():
-            expected = model(torch.from_numpy(price), torch.from_numpy(news)).numpy()
-        got = session.run([OUTPUT], {INPUTS[0]: price, INPUTS[1]: news})[0]
-        if got.shape != (len(price), HORIZON):
-            raise ValueError(f"ONNX forecast has shape {got.shape}, expected {(len(price), HORIZON)}")
-        last = price[:, -1, :]
-        relative = max(relative, float(np.abs(got / last - expected / last).max()))
-        absolute = max(absolute, float(np.abs(got - expected).max()))
+            expected = [t.numpy() for t in model(torch.from_numpy(price), torch.from_numpy(news))]
+        got = session.run(list(OUTPUTS), {INPUTS[0]: price, INPUTS[1]: news})
+        shapes = [(len(price), HORIZON), (len(price), HORIZON, len(QUANTILES))]
+        for name, g, e, shape in zip(OUTPUTS, got, expected, shapes):
+            if g.shape != shape:
+                raise ValueError(f"ONNX {name} has shape {g.shape}, expected {shape}")
+            last = price[:, -1, :].reshape((len(price),) + (1,) * (g.ndim - 1))
+            relative = max(relative, float(np.abs(g / last - e / last).max()))
+            absolute = max(absolute, float(np.abs(g - e).max()))
     return {"max_abs_error_relative": relative, "max_abs_error": absolute}

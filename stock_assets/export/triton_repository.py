@@ -6,12 +6,13 @@ place, so Triton never sees a half-copied model) and keeps the last few.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from pathlib import Path
 
-from stock_assets.model.network import HORIZON, WINDOW
+from stock_assets.model.network import HORIZON, QUANTILES, WINDOW
 
 MODEL_NAME = "stock_predictor"
 
@@ -26,7 +27,8 @@ input [
   {{ name: "news_input" data_type: TYPE_FP32 dims: [ {WINDOW}, {news_dim} ] }}
 ]
 output [
-  {{ name: "forecast" data_type: TYPE_FP32 dims: [ {HORIZON} ] }}
+  {{ name: "forecast" data_type: TYPE_FP32 dims: [ {HORIZON} ] }},
+  {{ name: "forecast_quantiles" data_type: TYPE_FP32 dims: [ {HORIZON}, {len(QUANTILES)} ] }}
 ]
 dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}
 version_policy {{ latest {{ num_versions: 1 }} }}
@@ -43,6 +45,15 @@ def parse_config(text: str):
         return text_format.Parse(text, model_config_pb2.ModelConfig())
     except text_format.ParseError as exc:
         raise ValueError(f"config.pbtxt does not parse as a Triton ModelConfig: {exc}") from None
+
+
+def evaluation_of(model_dir: Path, version: int) -> dict | None:
+    """The evaluation recorded in a published version's ONNX metadata (`evaluation`, JSON)."""
+    import onnx
+
+    path = Path(model_dir) / str(version) / "model.onnx"
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props["evaluation"]) if "evaluation" in props else None
 
 
 def versions(model_dir: Path) -> list[int]:

@@ -48,11 +48,14 @@ class Panel:
         return str(self.meta["watermark"])
 
 
-def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, test_start) -> dict[str, np.ndarray]:
+def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, test_start, test_end=None) -> dict[str, np.ndarray]:
     """Every (symbol, end) with 30 finite input closes and 5 finite targets, split by date;
-    a window whose targets fall in a later split than its end session is dropped."""
+    a window whose targets fall in a later split than its end session is dropped. Sessions
+    from `test_end` on belong to no split (a walk-forward fold stops there)."""
     finite = np.isfinite(close)
     split_of = np.where(sessions >= np.datetime64(test_start), 2, np.where(sessions >= np.datetime64(validation_start), 1, 0))
+    if test_end is not None:
+        split_of = np.where(sessions >= np.datetime64(test_end), 3, split_of)
     symbols, ends, splits = [], [], []
     span = WINDOW + HORIZON
     for s in range(close.shape[1]):
@@ -60,7 +63,7 @@ def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, tes
         starts = np.flatnonzero(ok)
         end = starts + WINDOW - 1
         same_split = split_of[end] == split_of[end + HORIZON]
-        end = end[same_split]
+        end = end[same_split & (split_of[end] < 3)]
         symbols.append(np.full(len(end), s, dtype=np.int32))
         ends.append(end.astype(np.int32))
         splits.append(split_of[end].astype(np.int8))
@@ -69,6 +72,15 @@ def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, tes
         "end": np.concatenate(ends) if ends else np.zeros(0, np.int32),
         "split": np.concatenate(splits) if splits else np.zeros(0, np.int8),
     }
+
+
+def resplit(panel: Panel, validation_start: str, test_start: str, test_end: str | None = None) -> Panel:
+    """The same panel with its windows split at other dates (a walk-forward fold)."""
+    if not validation_start < test_start or (test_end is not None and not test_start < test_end):
+        raise ValueError(f"split dates must increase: {validation_start}, {test_start}, {test_end}")
+    windows = index_windows(panel.close, panel.sessions, validation_start, test_start, test_end)
+    meta = {**panel.meta, "validation_start": validation_start, "test_start": test_start, "test_end": test_end}
+    return Panel(panel.sessions, panel.symbols, panel.close, panel.news_slot, panel.news_count, panel.news_vectors, windows, meta)
 
 
 def save_panel(root: Path, panel: Panel, keep: int = 2) -> Path:

@@ -1,9 +1,11 @@
 """Training entry point: `torchrun --nproc-per-node N -m stock_assets.model.train ...`.
 
 DDP (gloo on CPU, nccl on GPU), DistributedSampler, AdamW with ReduceLROnPlateau, early stopping
-on validation loss, seeded. Rank 0 alone writes checkpoint_latest.pt after every epoch and
-checkpoint_best.pt on improvement (atomically), evaluates the best weights on the test split,
-and, when launched by Dagster, reports through dagster-pipes. It also runs standalone.
+on validation loss, seeded. Loss: MAE of 5-day log-returns + pinball loss of the 10/90 %
+quantiles. Rank 0 alone writes checkpoint_latest.pt after every epoch and checkpoint_best.pt on
+improvement (atomically); at the end it fits the shrinkage and the interval calibration of the
+best weights on validation, evaluates them on the test split against the baselines, and, when
+launched by Dagster, reports through dagster-pipes. It also runs standalone.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_checkpoint, weights_finite
+from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage
 from stock_assets.model.metrics import evaluate
-from stock_assets.model.network import SIZES, ModelConfig, StockPredictor, build_model
-from stock_assets.model.panel import WindowDataset, load_panel
+from stock_assets.model.network import SIZES, ModelConfig, Outputs, StockPredictor, build_model, price_features
+from stock_assets.model.panel import WindowDataset, load_panel, resplit
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,41 +46,83 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--variant", choices=["news", "price"], default="news", help="price: the ablation without news")
     p.add_argument("--resume", action="store_true", help="continue from checkpoint_latest.pt")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-start", help="re-split the panel's windows: validation from this date (walk-forward)")
+    p.add_argument("--test-start", help="re-split: test from this date")
+    p.add_argument("--test-end", help="re-split: no window ends on or after this date")
     return p.parse_args(argv)
 
 
-def loss_on_returns(forecast: torch.Tensor, target: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-    """MSE of 5-day returns: scale-free, so every symbol weighs the same."""
-    return (((forecast - target) / last[:, None]) ** 2).mean()
+def training_loss(out: Outputs, target: torch.Tensor) -> torch.Tensor:
+    """MAE of the predicted 5-day log-returns plus the pinball loss of the 10 % and 90 %
+    quantiles, in percent: robust to fat tails, scale-free across symbols, and the MAE term is
+    the evaluation's own measure (q50 is the point forecast)."""
+    actual = torch.log(target.clamp_min(1e-12) / out.last.clamp_min(1e-12)) * 100.0
+    mean, lower, upper = out.mean * 100.0, out.lower * 100.0, out.upper * 100.0
+    low_error = actual - (mean - lower)
+    high_error = actual - (mean + upper)
+    pinball = torch.maximum(0.1 * low_error, -0.9 * low_error) + torch.maximum(0.9 * high_error, -0.1 * high_error)
+    return (actual - mean).abs().mean() + pinball.mean()
+
+
+class RawOutputs(torch.nn.Module):
+    """DDP wraps forward(); training needs the raw components, so route them through forward."""
+
+    def __init__(self, model: StockPredictor):
+        super().__init__()
+        self.model = model
+
+    def forward(self, price, news):
+        return self.model.components(price, news)
 
 
 @torch.no_grad()
-def predict(model: StockPredictor, dataset: WindowDataset, batch_size: int = 256):
+def collect(model: StockPredictor, dataset: WindowDataset, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Raw outputs, actual log-returns, window volatility and end sessions of every window."""
     model.eval()
-    forecasts, targets, lasts = [], [], []
+    parts: dict[str, list] = {k: [] for k in ("mean", "lower", "upper", "actual", "sigma")}
     for price, news, target in DataLoader(dataset, batch_size=batch_size):
-        forecasts.append(model(price, news))
-        targets.append(target)
-        lasts.append(price[:, -1, 0])
-    if not forecasts:
-        empty = np.zeros((0, model.config.horizon), np.float32)
-        return empty, empty, np.zeros(0, np.float32)
-    return torch.cat(forecasts).numpy(), torch.cat(targets).numpy(), torch.cat(lasts).numpy()
+        out = model.components(price, news)
+        parts["mean"].append(out.mean)
+        parts["lower"].append(out.lower)
+        parts["upper"].append(out.upper)
+        parts["actual"].append(torch.log(target / out.last))
+        parts["sigma"].append(price_features(price)[2][:, 0])
+    h = model.config.horizon
+    arrays = {k: torch.cat(v).double().numpy() if v else np.zeros((0, h)) for k, v in parts.items()}
+    if not parts["sigma"]:
+        arrays["sigma"] = np.zeros(0)
+    arrays["end"] = dataset.panel.sessions[dataset.end] if len(dataset) else np.zeros(0, "datetime64[D]")
+    arrays["symbol"] = dataset.symbol.copy()
+    return arrays
+
+
+def served(model: StockPredictor, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The served log-returns (shrunk point, calibrated quantiles) from collected raw outputs,
+    through the network's own code."""
+    outputs = Outputs(*(torch.from_numpy(raw[k]) for k in ("mean", "lower", "upper")), last=None)
+    with torch.no_grad():
+        point, quantiles = model.double().served_log_returns(outputs)
+    model.float()
+    return point.numpy(), quantiles.numpy()
 
 
 def validation_loss(model: StockPredictor, dataset: WindowDataset) -> float:
-    forecast, target, last = predict(model, dataset)
-    if not len(last):
+    if not len(dataset):
         return float("nan")
-    return float((((forecast - target) / last[:, None]) ** 2).mean())
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for price, news, target in DataLoader(dataset, batch_size=512):
+            total += float(training_loss(model.components(price, news), target)) * len(target)
+    return total / len(dataset)
 
 
 def train_drift(panel) -> float:
-    """Mean daily return over the training period (the drift baseline's forecast)."""
+    """Mean daily log-return over the training period (the drift baseline's daily step)."""
     cut = np.datetime64(panel.meta["validation_start"])
     close = panel.close[panel.sessions < cut]
     with np.errstate(invalid="ignore", divide="ignore"):
-        daily = close[1:] / close[:-1] - 1.0
+        daily = np.log(close[1:] / close[:-1])
     return float(np.nanmean(daily)) if np.isfinite(daily).any() else 0.0
 
 
@@ -118,6 +163,13 @@ def main(argv=None) -> None:
                 dist.destroy_process_group()
 
 
+def compatible(state: dict, model: StockPredictor) -> bool:
+    """A checkpoint can be resumed when it has this configuration and this architecture."""
+    if ModelConfig(**state["model_config"]) != model.config:
+        return False
+    return set(state["model_state"]) == set(model.state_dict())
+
+
 def run(args, rank: int, world: int, pipes) -> None:
     def log(message: str) -> None:
         if rank == 0:
@@ -126,6 +178,8 @@ def run(args, rank: int, world: int, pipes) -> None:
                 pipes.log.info(message)
 
     panel = load_panel(args.panel)
+    if args.test_start:
+        panel = resplit(panel, args.validation_start or panel.meta["validation_start"], args.test_start, args.test_end)
     train_set, val_set, test_set = (WindowDataset(panel, s) for s in ("train", "validation", "test"))
     if not len(train_set):
         raise SystemExit(f"no training windows in {args.panel}: materialize more price history")
@@ -136,17 +190,19 @@ def run(args, rank: int, world: int, pipes) -> None:
     start_epoch, best, bad_epochs, history = 0, math.inf, 0, []
     if args.resume and (folder / LATEST).exists():
         state = load_checkpoint(folder / LATEST)
-        if ModelConfig(**state["model_config"]) != model.config:
-            raise SystemExit(f"{folder / LATEST} holds a different model configuration; train without --resume")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        scheduler.load_state_dict(state["scheduler_state"])
-        start_epoch, history = state["epoch"] + 1, state["history"]
-        # New data means a new validation set: old best losses are not comparable.
-        same_data = state["watermark"] == panel.watermark
-        best, bad_epochs = (state["best_val_loss"], state["bad_epochs"]) if same_data else (math.inf, 0)
-        log(f"resumed from epoch {state['epoch']} (data {state['watermark']} -> {panel.watermark})")
-    ddp = DistributedDataParallel(model) if world > 1 else model
+        if not compatible(state, model):
+            log(f"{folder / LATEST} holds another model configuration or architecture: training from scratch")
+        else:
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            start_epoch, history = state["epoch"] + 1, state["history"]
+            # New data means a new validation set: old best losses are not comparable.
+            same_data = state["watermark"] == panel.watermark
+            best, bad_epochs = (state["best_val_loss"], state["bad_epochs"]) if same_data else (math.inf, 0)
+            log(f"resumed from epoch {state['epoch']} (data {state['watermark']} -> {panel.watermark})")
+    raw = RawOutputs(model)
+    ddp = DistributedDataParallel(raw) if world > 1 else raw
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=False)
     samples, seconds = 0, 0.0
@@ -156,7 +212,7 @@ def run(args, rank: int, world: int, pipes) -> None:
         started, total, count = time.perf_counter(), 0.0, 0
         for price, news, target in loader:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_on_returns(ddp(price, news), target, price[:, -1, 0])
+            loss = training_loss(ddp(price, news), target)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(ddp.parameters(), 1.0)
             optimizer.step()
@@ -184,13 +240,14 @@ def run(args, rank: int, world: int, pipes) -> None:
                 "bad_epochs": bad_epochs,
                 "history": history,
                 "watermark": panel.watermark,
+                "splits": {k: panel.meta.get(k) for k in ("validation_start", "test_start", "test_end")},
                 "variant": args.variant,
                 "size": args.size,
             }
             save_checkpoint(state, folder / LATEST)
             if improved or not (folder / BEST).exists():
                 save_checkpoint(state, folder / BEST)
-        log(f"epoch {epoch}: train {train_loss:.6f} validation {val_loss:.6f}{' *' if improved else ''}")
+        log(f"epoch {epoch}: train {train_loss:.5f} validation {val_loss:.5f}{' *' if improved else ''}")
         stop = torch.tensor([bad_epochs >= args.patience], dtype=torch.int32)
         if world > 1:
             dist.broadcast(stop, src=0)
@@ -199,7 +256,7 @@ def run(args, rank: int, world: int, pipes) -> None:
             break
     identical = ranks_agree(model, world)
     if rank == 0:
-        finish(args, panel, folder, test_set, samples / seconds if seconds else 0.0, identical, pipes, log)
+        finish(args, panel, folder, (val_set, test_set), samples / seconds if seconds else 0.0, identical, pipes, log)
 
 
 def ranks_agree(model: StockPredictor, world: int) -> bool:
@@ -212,25 +269,57 @@ def ranks_agree(model: StockPredictor, world: int) -> bool:
     return all(torch.equal(g, gathered[0]) for g in gathered)
 
 
-def finish(args, panel, folder: Path, test_set: WindowDataset, samples_per_s: float, identical: bool, pipes, log) -> None:
-    """Evaluate the best weights on the test split; record the figures in both checkpoints."""
+def calibrate(model: StockPredictor, validation: dict[str, np.ndarray]) -> dict:
+    """Fit the shrinkage and the interval scale on the validation windows, into the buffers."""
+    alpha = fit_shrinkage(validation["mean"], validation["actual"], validation["end"])
+    model.shrinkage.copy_(torch.from_numpy(alpha))
+    point = alpha[None, :] * validation["mean"]
+    scale = fit_interval_scale(point, validation["lower"], validation["upper"], validation["actual"])
+    model.interval_scale.copy_(torch.from_numpy(scale))
+    return {"shrinkage": [round(float(a), 3) for a in alpha], "interval_scale": np.round(scale, 3).tolist(),
+            "validation_windows": int(len(validation["actual"]))}
+
+
+def evaluation(model: StockPredictor, raw: dict[str, np.ndarray], drift: float) -> dict:
+    point, quantiles = served(model, raw)
+    return evaluate(point, quantiles, raw["actual"], raw["sigma"], raw["end"], drift) if len(point) else {}
+
+
+def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: bool, pipes, log) -> None:
+    """Calibrate the best weights on validation, evaluate them on the test split, and record
+    calibration, figures and the test predictions in both checkpoints."""
+    val_set, test_set = splits
     best = load_checkpoint(folder / BEST)
     model = StockPredictor(ModelConfig(**best["model_config"]))
     model.load_state_dict(best["model_state"])
-    forecast, target, last = predict(model, test_set)
-    metrics = evaluate(forecast, target, last, train_drift(panel)) if len(last) else {}
+    validation, test = collect(model, val_set), collect(model, test_set)
+    calibration = calibrate(model, validation)
+    drift = train_drift(panel)
+    point, quantiles = served(model, test)
     summary = {
-        "metrics": metrics,
+        "model_state": model.state_dict(),
+        "calibration": calibration,
+        "train_drift": drift,
+        "metrics": evaluation(model, test, drift),
+        "validation_metrics": evaluation(model, validation, drift),
+        "test_predictions": {"point": point.astype(np.float32), "quantiles": quantiles.astype(np.float32),
+                             "actual": test["actual"].astype(np.float32), "sigma": test["sigma"].astype(np.float32),
+                             "end": test["end"], "symbol": test["symbol"], "symbols": list(panel.symbols)},
         "samples_per_s": samples_per_s,
-        "finite_weights": weights_finite(best["model_state"]),
+        "finite_weights": weights_finite(model.state_dict()),
         "processes": int(os.environ.get("WORLD_SIZE", "1")),
         "ranks_identical": identical,
     }
-    for name in (BEST, LATEST):
-        state = load_checkpoint(folder / name)
-        state.update(summary)
-        save_checkpoint(state, folder / name)
-    log(f"test: {metrics}")
+    best.update(summary)
+    save_checkpoint(best, folder / BEST)
+    latest = load_checkpoint(folder / LATEST)
+    latest.update({k: v for k, v in summary.items() if k != "model_state"})  # latest keeps its own weights
+    save_checkpoint(latest, folder / LATEST)
+    model_figures = summary["metrics"].get("model", {})
+    log(f"calibration: shrinkage {calibration['shrinkage']}, interval scale {calibration['interval_scale']}")
+    if model_figures:
+        log(f"test: skill {model_figures['skill']:+.4f} (MAE {model_figures['mae']:.5f} vs random walk "
+            f"{summary['metrics']['random_walk']['mae']:.5f}), 80 % interval coverage {model_figures['coverage_80']:.3f}")
     if pipes is not None and args.variant == "news":  # the price-only ablation only logs
         pipes.report_asset_materialization(
             metadata={
@@ -241,8 +330,6 @@ def finish(args, panel, folder: Path, test_set: WindowDataset, samples_per_s: fl
                 "samples_per_s": round(samples_per_s, 1),
                 "processes": summary["processes"],
                 "ranks_identical": identical,
-                "metrics": {"raw_value": metrics, "type": "json"},
-                "history": {"raw_value": load_checkpoint(folder / LATEST)["history"], "type": "json"},
             }
         )
 

@@ -1,29 +1,64 @@
-"""Materialization metadata of model_checkpoint: metrics against baselines and the loss curve."""
+"""Materialization metadata of model_checkpoint: the evaluation as a Markdown table, a plot of
+forecast vs actual with the interval coverage per month, and the loss curve."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import dagster as dg
+import numpy as np
 
-ROWS = (("model", "model (news)"), ("price_only", "model without news"), ("random_walk", "random walk"), ("drift", "drift (always up)"))
-
-
-def metrics_table(metrics: dict, ablation: dict | None) -> str:
-    rows = dict(metrics)
-    if ablation and ablation.get("metrics"):
-        rows["price_only"] = ablation["metrics"]["model"]
-    lines = ["| forecaster | MAE (5-day returns) | RMSE | direction accuracy |", "|---|---|---|---|"]
-    for key, label in ROWS:
-        if key in rows:
-            m = rows[key]
-            direction = f"{m['direction_accuracy']:.3f}" if "direction_accuracy" in m else "–"
-            lines.append(f"| {label} | {m['mae']:.5f} | {m['rmse']:.5f} | {direction} |")
-    return "\n".join(lines)
+from stock_assets.model.report import metrics_table
 
 
 def loss_curve(history: list[dict]) -> str:
     lines = ["| epoch | train loss | validation loss | lr |", "|---|---|---|---|"]
-    lines += [f"| {h['epoch']} | {h['train_loss']:.6f} | {h['val_loss']:.6f} | {h['lr']:.2e} |" for h in history]
+    lines += [f"| {h['epoch']} | {h['train_loss']:.5f} | {h['val_loss']:.5f} | {h['lr']:.2e} |" for h in history]
     return "\n".join(lines)
+
+
+def evaluation_plot(predictions: dict) -> str | None:
+    """PNG (base64) of the test split: per day, the mean 5-day log-return forecast (with the mean
+    80 % interval) against the actual mean; and the interval coverage per month."""
+    if not predictions or not len(predictions["actual"]):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display in run workers
+    import matplotlib.pyplot as plt
+
+    ends = np.asarray(predictions["end"]).astype("datetime64[D]")
+    days, index = np.unique(ends, return_inverse=True)
+    count = np.bincount(index)
+
+    def daily(values: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=values) / count
+
+    point, actual, quantiles = (np.asarray(predictions[k], dtype=np.float64) for k in ("point", "actual", "quantiles"))
+    inside = ((actual >= quantiles[..., 0]) & (actual <= quantiles[..., 2])).mean(axis=1)
+    months = ends.astype("datetime64[M]")
+    labels, month_index = np.unique(months, return_inverse=True)
+    monthly = np.bincount(month_index, weights=inside) / np.bincount(month_index)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), height_ratios=[2, 1])
+    x = days.astype("datetime64[ns]")
+    top.fill_between(x, daily(quantiles[:, 4, 0]), daily(quantiles[:, 4, 2]), alpha=0.2, label="mean 80 % interval (5 days)")
+    top.plot(x, daily(actual[:, 4]), lw=1, color="black", label="actual 5-day log-return (mean over symbols)")
+    top.plot(x, daily(point[:, 4]), lw=1.5, color="tab:blue", label="forecast")
+    top.axhline(0, color="grey", lw=0.5)
+    top.legend(fontsize=7, loc="upper left")
+    top.set_title("Test split: forecast vs actual", fontsize=9)
+    bottom.bar([str(m) for m in labels], monthly, color="tab:green")
+    bottom.axhline(0.8, color="red", lw=1, ls="--")
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("80 % coverage", fontsize=8)
+    bottom.tick_params(labelsize=7)
+    top.tick_params(labelsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def checkpoint_metadata(best: dict, ablation: dict | None) -> dict:
@@ -36,9 +71,18 @@ def checkpoint_metadata(best: dict, ablation: dict | None) -> dict:
         "watermark": best["watermark"],
         "loss_curve": dg.MetadataValue.md(loss_curve(best["history"])),
     }
+    calibration = best.get("calibration")
+    if calibration:
+        out["shrinkage"] = ", ".join(f"{a:.2f}" for a in calibration["shrinkage"])
     if metrics:
-        out["evaluation"] = dg.MetadataValue.md(metrics_table(metrics, ablation))
+        text = metrics_table(metrics, (ablation or {}).get("metrics") if ablation else None)
+        image = evaluation_plot(best.get("test_predictions"))
+        if image:
+            text += f"\n\n![forecast vs actual and interval coverage](data:image/png;base64,{image})"
+        out["evaluation"] = dg.MetadataValue.md(text)
         out["test_windows"] = metrics["windows"]["count"]
+        out["skill"] = metrics["model"]["skill"]
+        out["coverage_80"] = metrics["model"]["coverage_80"]
         out["mae_model"] = metrics["model"]["mae"]
         out["mae_random_walk"] = metrics["random_walk"]["mae"]
         if ablation and ablation.get("metrics"):

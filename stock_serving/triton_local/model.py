@@ -9,6 +9,8 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+OUTPUTS = ["forecast", "forecast_quantiles"]
+
 
 class TritonPythonModel:
     def initialize(self, args):
@@ -22,13 +24,13 @@ class TritonPythonModel:
         prices = [pb_utils.get_input_tensor_by_name(r, "price_input").as_numpy() for r in requests]
         news = [pb_utils.get_input_tensor_by_name(r, "news_input").as_numpy() for r in requests]
         sizes = [len(p) for p in prices]
-        out = self.session.run(
-            ["forecast"],
+        outputs = self.session.run(
+            OUTPUTS,
             {"price_input": np.concatenate(prices).astype(np.float32), "news_input": np.concatenate(news).astype(np.float32)},
-        )[0]
+        )
         responses, start = [], 0
         for size in sizes:
-            tensor = pb_utils.Tensor("forecast", out[start : start + size].astype(np.float32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[tensor]))
+            tensors = [pb_utils.Tensor(name, out[start : start + size].astype(np.float32)) for name, out in zip(OUTPUTS, outputs)]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             start += size
         return responses

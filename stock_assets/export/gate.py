@@ -1,0 +1,82 @@
+"""Champion/challenger gate: a new model version is published only when its forecast is at least
+as good as the random walk and not worse than the served version's, measured on the same
+recent windows (the panel's validation and test splits: windows the challenger did not train on).
+Both models are scored as exported (ONNX through onnxruntime), so the gate judges exactly
+what Triton would serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stock_assets.model.metrics import coverage, error_metrics, window_sigma
+from stock_assets.model.network import HORIZON
+from stock_assets.model.panel import SPLITS, Panel, window_tensors
+
+BATCH = 256
+
+
+@dataclass
+class Scores:
+    skill: float
+    mae: float
+    mae_random_walk: float
+    coverage_80: float
+    direction_accuracy: float | None
+    windows: int
+    first_day: str
+    last_day: str
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def recent_windows(panel: Panel, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(symbol, end) of the latest `limit` windows of the validation and test splits."""
+    chosen = panel.windows["split"] >= SPLITS["validation"]
+    symbol, end = panel.windows["symbol"][chosen], panel.windows["end"][chosen]
+    order = np.argsort(end, kind="stable")[-limit:]
+    return symbol[order], end[order]
+
+
+def score(session, panel: Panel, symbols: np.ndarray, ends: np.ndarray) -> Scores | None:
+    """Run an exported model over the windows in batches; None when there are none."""
+    if not len(ends):
+        return None
+    points, bands, actuals, sigmas = [], [], [], []
+    for start in range(0, len(ends), BATCH):
+        pairs = [window_tensors(panel, int(s), int(t)) for s, t in zip(symbols[start : start + BATCH], ends[start : start + BATCH])]
+        price = np.stack([p for p, _ in pairs])
+        news = np.stack([n for _, n in pairs])
+        forecast, quantiles = session.run(["forecast", "forecast_quantiles"], {"price_input": price, "news_input": news})
+        last = price[:, -1, 0].astype(np.float64)
+        targets = np.stack([panel.close[t + 1 : t + 1 + HORIZON, s] for s, t in zip(symbols[start : start + BATCH], ends[start : start + BATCH])])
+        points.append(np.log(forecast / last[:, None]))
+        bands.append(np.log(quantiles / last[:, None, None]))
+        actuals.append(np.log(targets / last[:, None]))
+        sigmas.append(window_sigma(price[:, :, 0].astype(np.float64)))
+    point, band, actual = np.concatenate(points), np.concatenate(bands), np.concatenate(actuals)
+    walk_mae = float(np.abs(actual).mean())
+    m = error_metrics(point, actual, walk_mae)
+    days = panel.sessions[ends]
+    return Scores(
+        skill=m["skill"], mae=m["mae"], mae_random_walk=walk_mae, coverage_80=coverage(band, actual),
+        direction_accuracy=m.get("direction_accuracy"), windows=int(len(ends)), first_day=str(days.min()), last_day=str(days.max()),
+    )
+
+
+def decide(challenger: Scores | None, champion: Scores | None, champion_version: int | None, tolerance: float) -> tuple[bool, str]:
+    """(publish?, the reason in words)."""
+    if challenger is None:
+        return False, "no recent windows (validation/test split) to evaluate the challenger on: materialize more history"
+    said = f"challenger skill {challenger.skill:+.2%}"
+    if challenger.skill < -1e-9:
+        kept = f"kept version {champion_version}" if champion_version else "nothing published"
+        return False, f"{kept}: {said} is worse than the random walk on {challenger.windows} recent windows"
+    if champion is None:
+        return True, f"published: {said} (no comparable served version)"
+    if challenger.skill < champion.skill - tolerance:
+        return False, f"kept version {champion_version}: {said} vs champion {champion.skill:+.2%} on the same {challenger.windows} windows"
+    return True, f"published: {said} vs champion v{champion_version} {champion.skill:+.2%} on the same {challenger.windows} windows"
