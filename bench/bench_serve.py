@@ -22,7 +22,7 @@ warnings.filterwarnings("ignore")
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stock_assets.export.onnx_export import export_onnx, onnx_session, random_batch  # noqa: E402
+from stock_assets.export.onnx_export import OUTPUTS, export_onnx, onnx_session, random_batch  # noqa: E402
 from stock_assets.export.triton_repository import publish  # noqa: E402
 from stock_assets.model.network import build_model  # noqa: E402
 from stock_serving.triton_client import TritonForecaster  # noqa: E402
@@ -49,7 +49,7 @@ def local_throughput(session, price, news, n: int, in_flight: int = 32) -> float
     feed = {"price_input": price, "news_input": news}
     with ThreadPoolExecutor(in_flight) as pool:
         start = time.perf_counter()
-        list(pool.map(lambda _: session.run(["forecast"], feed), range(n)))
+        list(pool.map(lambda _: session.run(list(OUTPUTS), feed), range(n)))
         return n / (time.perf_counter() - start)
 
 
@@ -86,7 +86,7 @@ def main() -> None:
         publish(Path(home) / "models" / "stock_predictor", Path(home) / "model.onnx", 768)
         session = onnx_session(Path(home) / "model.onnx")
         price, news = random_batch(1, 768, seed=0)
-        local_lat = timed_calls(lambda: session.run(["forecast"], {"price_input": price, "news_input": news}), args.requests)
+        local_lat = timed_calls(lambda: session.run(list(OUTPUTS), {"price_input": price, "news_input": news}), args.requests)
         local_tput = local_throughput(session, price, news, args.requests)
         port = free_port()
         command = [str(triton_python), "-m", "stock_serving.triton_local.serve", "--http-port", str(port), "--grpc-port", str(free_port()), "--load"]

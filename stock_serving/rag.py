@@ -14,13 +14,28 @@ SYSTEM = (
 )
 
 
+def describe_skill(skill: dict | None) -> str:
+    """The served version's measured skill, in words an analyst can weigh the forecast by."""
+    if not skill or skill.get("skill") is None:
+        return "its measured skill is not recorded"
+    text = (f"measured on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}): "
+            f"skill {100 * skill['skill']:+.1f} % against the random walk (5-day log-return MAE), "
+            f"80 % interval coverage {100 * skill['coverage_80']:.0f} %")
+    if abs(skill["skill"]) < 1e-9:
+        text += "; the model found no reliable signal, so its central forecast is the last close (random walk)"
+    return text
+
+
 def format_forecast(forecast: dict | None) -> str:
     if not forecast:
         return "No forecast was requested or available."
     last = forecast["history"][-1]
-    days = ", ".join(f"{p['date']}: {p['close']:.2f}" for p in forecast["forecast"])
-    return (f"Model forecast for {forecast['symbol']} (model version {forecast['model_version']}), "
-            f"last close {last['close']:.2f} on {last['date']}: {days}.")
+    days = ", ".join(
+        f"{p['date']}: {p['close']:.2f} (80 % interval {p['low']:.2f} to {p['high']:.2f})" if "low" in p else f"{p['date']}: {p['close']:.2f}"
+        for p in forecast["forecast"]
+    )
+    return (f"Model forecast for {forecast['symbol']} (model version {forecast['model_version']}; "
+            f"{describe_skill(forecast.get('model_skill'))}), last close {last['close']:.2f} on {last['date']}: {days}.")
 
 
 def build_messages(question: str, forecast: dict | None, sources: list[dict]) -> list[dict]:

@@ -28,12 +28,35 @@ def call(method: str, path: str, **kwargs) -> dict:
     return body
 
 
+def chart_frame(forecast: dict) -> pd.DataFrame:
+    """One row per session: the close (history), the forecast and its 80 % interval (ahead);
+    the forecast line starts at the last close so the two lines join."""
+    last = forecast["history"][-1]
+    rows = [{"date": p["date"], "close": p["close"]} for p in forecast["history"]]
+    rows[-1].update(forecast=last["close"], low=last["close"], high=last["close"])
+    rows += [{"date": p["date"], "forecast": p["close"], "low": p.get("low", p["close"]), "high": p.get("high", p["close"])}
+             for p in forecast["forecast"]]
+    return pd.DataFrame(rows).assign(date=lambda f: pd.to_datetime(f["date"]))
+
+
 def chart(forecast: dict) -> None:
-    history = pd.DataFrame(forecast["history"]).assign(kind="close")
-    ahead = pd.DataFrame([forecast["history"][-1], *forecast["forecast"]]).assign(kind="forecast")
-    frame = pd.concat([history, ahead]).pivot_table(index="date", columns="kind", values="close")
-    st.line_chart(frame, x_label="session", y_label="price")
-    st.caption(f"{forecast['symbol']}: 30 closes and the 5-session forecast, model version {forecast['model_version']}")
+    import altair as alt
+
+    frame = chart_frame(forecast)
+    values = frame[["close", "forecast", "low", "high"]].stack()
+    pad = 0.05 * max(float(values.max() - values.min()), 1e-6)
+    y = alt.Scale(domain=[float(values.min()) - pad, float(values.max()) + pad], zero=False)  # fit the data, not 0
+    base = alt.Chart(frame).encode(x=alt.X("date:T", title="session"))
+    band = base.mark_area(opacity=0.25, color="#1f77b4").encode(
+        y=alt.Y("low:Q", scale=y, title="price"), y2="high:Q", tooltip=["date:T", "low:Q", "forecast:Q", "high:Q"])
+    history = base.mark_line(color="black").encode(y=alt.Y("close:Q", scale=y))
+    ahead = base.mark_line(color="#1f77b4", strokeDash=[4, 2], point=True).encode(y=alt.Y("forecast:Q", scale=y))
+    st.altair_chart(band + history + ahead, use_container_width=True)
+    skill = forecast.get("model_skill") or {}
+    measured = (f"; measured skill vs the random walk {100 * skill['skill']:+.1f} %, 80 % interval coverage "
+                f"{100 * skill['coverage_80']:.0f} % on {skill['windows']} recent windows") if skill.get("skill") is not None else ""
+    st.caption(f"{forecast['symbol']}: 30 closes, the 5-session forecast and its 80 % interval (shaded), "
+               f"model version {forecast['model_version']}{measured}")
 
 
 def sources(items: list[dict]) -> None:

@@ -25,7 +25,13 @@ def test_make_demo_twice(tmp_path):
     assert "DEMO OK" in first and "served as stock_predictor v1" in first
     for step in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
         assert f"==> {step}" in first
-    assert "| random walk |" in first and "| drift (always up) |" in first and "answer cites 3 headlines" in first
+    assert "| random walk |" in first and "| drift |" in first and "answer cites 3 headlines" in first
+    # the served model is never worse than the random walk: the gate only publishes skill >= 0
+    assert "Gate:        published: challenger skill +" in first
     second = demo(env)
     assert "embedded 0 new" in second and "resumed from epoch" in second
-    assert "served as stock_predictor v2" in second
+    gate = next(line for line in second.splitlines() if line.startswith("Gate:"))
+    if "published" in gate:
+        assert "challenger skill +" in gate and "served as stock_predictor v2" in second
+    else:
+        assert "kept version 1" in gate and "served as stock_predictor v1" in second

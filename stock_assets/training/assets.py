@@ -7,7 +7,7 @@ import pandas as pd
 
 from stock_assets.automation import when_upstream_changed
 from stock_assets.lake import LakeResource, local_home
-from stock_assets.model.checkpoints import BEST, load_checkpoint
+from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
 from stock_assets.model.panel import SPLITS, save_panel
 from stock_assets.news.assets import news_embeddings
 from stock_assets.news.columns import embedding_matrix
@@ -98,10 +98,13 @@ class TrainingConfig(dg.Config):
 
 @dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows], automation_condition=when_upstream_changed)
 def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: TrainingLauncher):
-    """The news-aware Transformer (30 sessions of closes + news in, 5 closes out) trained with
-    PyTorch DDP through the training launcher, resuming from checkpoint_latest.pt unless told
-    to start fresh. Evaluated on the test split against random walk and drift, and against the
-    same network without news (the ablation), on the same windows.
+    """The news-aware Transformer (30 sessions of closes + news in; 5 closes and their 10/50/90 %
+    quantiles out) trained with PyTorch DDP through the training launcher, resuming from
+    checkpoint_latest.pt unless told to start fresh. Untrained it is the random walk; after
+    training, the shrinkage of its returns and the interval calibration are fitted on the
+    validation split (no validation skill: it serves the random walk). Evaluated on the test
+    split against the random walk, drift, the historical-volatility band and the same network
+    without news (the ablation), on the same windows.
     """
     args = [
         "--panel", str(panel_root()), "--checkpoints", str(checkpoint_root()),
@@ -113,6 +116,7 @@ def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, 
     if config.ablation:
         trainer.launch(context, [*args, "--variant", "price"])
     best = load_checkpoint(checkpoint_root() / BEST)
+    best["history"] = load_checkpoint(checkpoint_root() / LATEST)["history"]  # the whole curve, past the best epoch
     ablation_path = checkpoint_root() / "price_only" / BEST
     ablation = load_checkpoint(ablation_path) if config.ablation and ablation_path.exists() else None
     return dg.MaterializeResult(metadata={**reported.metadata, **checkpoint_metadata(best, ablation)})

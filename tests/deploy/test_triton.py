@@ -49,8 +49,11 @@ def test_seed_request_and_client_parity(triton):
     }
     answer = httpx.post(f"{url}/v2/models/stock_predictor/infer", json=body, timeout=30)
     assert answer.status_code == 200
-    output = answer.json()["outputs"][0]
+    output, quantiles = answer.json()["outputs"]
     assert output["name"] == "forecast" and output["shape"] == [1, 5] and np.isfinite(output["data"]).all()
+    assert quantiles["name"] == "forecast_quantiles" and quantiles["shape"] == [1, 5, 3]
+    bands = np.array(quantiles["data"]).reshape(5, 3)
+    assert (bands[:, 0] <= bands[:, 1]).all() and (bands[:, 1] <= bands[:, 2]).all()
 
     client = TritonForecaster(url)
     assert client.ready() and client.model_version() == "1"
@@ -58,8 +61,9 @@ def test_seed_request_and_client_parity(triton):
     for batch in (1, 8, 64):
         price, news = random_batch(batch, 768, seed=batch)
         served = client.forecast(price, news)
-        local = session.run(["forecast"], {"price_input": price, "news_input": news})[0]
-        np.testing.assert_allclose(served, local, rtol=1e-6, atol=1e-5)
+        local = session.run(["forecast", "forecast_quantiles"], {"price_input": price, "news_input": news})
+        for got, expected in zip(served, local):
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5)
 
 
 def test_sensor_deploys_each_published_version_once(triton):
@@ -106,4 +110,4 @@ def test_a_broken_new_version_fails_the_deploy_and_the_old_one_keeps_serving(tri
         deployer.deploy(2)
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200
     price, news = random_batch(1, 768, seed=1)
-    assert TritonForecaster(url).forecast(price, news).shape == (1, 5)
+    assert [a.shape for a in TritonForecaster(url).forecast(price, news)] == [(1, 5), (1, 5, 3)]

@@ -85,6 +85,11 @@ def test_forecast_has_30_closes_and_the_next_5_sessions(api):
     assert len(body["history"]) == 30 and body["history"][-1]["date"] == "2014-06-30"
     assert [p["date"] for p in body["forecast"]] == ["2014-07-01", "2014-07-02", "2014-07-03", "2014-07-07", "2014-07-08"]
     assert all(np.isfinite(p["close"]) and p["close"] > 0 for p in body["forecast"])
+    assert all(p["low"] <= p["median"] <= p["high"] and p["low"] < p["high"] for p in body["forecast"])
+    # the served version's measured figures travel with it (untrained: exactly the random walk)
+    skill = body["model_skill"]
+    assert skill["skill"] == 0.0 and 0.0 < skill["coverage_80"] <= 1.0 and skill["windows"] > 0
+    assert body["forecast"][0]["close"] == pytest.approx(body["history"][-1]["close"], rel=1e-6)
     missing = client.get("/v1/forecast/NOPE")
     assert missing.status_code == 404 and missing.json()["detail"]["known_symbols"] == ["AAPL", "MSFT"]
 
@@ -106,6 +111,8 @@ def test_chat_without_llm_cites_sources_and_says_so(api):
     client, _, _ = api
     body = client.post("/v1/chat", json={"message": "What does the model expect for AAPL this week?"}).json()
     assert body["llm"] is None and "No language model was used" in body["answer"]
+    assert "skill +0.0 % against the random walk" in body["answer"] and "80 % interval" in body["answer"]
+    assert "found no reliable signal" in body["answer"]
     assert body["forecast"]["symbol"] == "AAPL" and body["model_version"] == "1"
     assert len(body["sources"]) == 5 and all(s["symbol"] == "AAPL" and s["date"] for s in body["sources"])
     assert body["sources"][0]["headline"] in body["answer"]
