@@ -30,7 +30,18 @@ class TritonDeployer(dg.ConfigurableResource):
     local_repository: str | None = Field(default=None, description="local Python-backend repository to sync first")
     ready_timeout_s: float = Field(default=120.0, description="how long a new version may take to become ready")
 
+    def unreachable_reason(self) -> str | None:
+        """Why a deploy cannot work now (Triton down or not started), or None."""
+        try:
+            httpx.get(f"{self.url.rstrip('/')}/v2/health/live", timeout=3.0)
+        except httpx.TransportError:
+            return f"Triton not reachable at {self.url}: start it with `make triton`, or set TRITON_URL to a running server"
+        return None
+
     def deploy(self, version: int, log=None) -> dict:
+        reason = self.unreachable_reason()
+        if reason:
+            raise DeployError(f"cannot deploy {MODEL_NAME} v{version}: {reason}")
         if self.local_repository:
             from stock_serving.triton_local.repository import sync
 
@@ -66,6 +77,16 @@ class ChatbotDeployer(dg.ConfigurableResource):
     def restart_patch(self, now: datetime | None = None) -> dict:
         stamp = (now or datetime.now(timezone.utc)).isoformat()
         return {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+
+    def unreachable_reason(self) -> str | None:
+        """Why a local reload cannot work now (the chatbot API is not running), or None."""
+        if self.mode != "local":
+            return None
+        try:
+            httpx.get(f"{self.api_url.rstrip('/')}/healthz", timeout=3.0)
+        except httpx.TransportError:
+            return f"the chatbot API is not reachable at {self.api_url}: start it with `make serve` (or `make api`), or set API_URL"
+        return None
 
     def redeploy(self, apps_api=None) -> dict:
         if self.mode == "none":

@@ -63,10 +63,18 @@ def chroma_check_passed(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 
 @dg.sensor(job=deploy_triton_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def triton_deploy_sensor(context: dg.SensorEvaluationContext):
-    """Loads every newly published onnx_model version into Triton, once."""
+def triton_deploy_sensor(context: dg.SensorEvaluationContext, triton: TritonDeployer):
+    """Loads every newly published onnx_model version into Triton, once. While Triton is not
+    reachable it waits (skips, saying why, and keeps its cursor) instead of launching runs
+    that would fail."""
     after = int(context.cursor or 0)
-    for record in new_records(context.instance, ONNX_MODEL, after):
+    records = new_records(context.instance, ONNX_MODEL, after)
+    if any(published_version(r) is not None for r in records):
+        reason = triton.unreachable_reason()
+        if reason:
+            yield dg.SkipReason(reason)
+            return
+    for record in records:
         after = record.storage_id
         version = published_version(record)
         if version is None:
@@ -81,8 +89,13 @@ def triton_deploy_sensor(context: dg.SensorEvaluationContext):
 
 
 @dg.sensor(job=redeploy_chatbot_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-def chatbot_redeploy_sensor(context: dg.SensorEvaluationContext):
-    """Redeploys the chatbot once per batch of new model versions or news-index updates."""
+def chatbot_redeploy_sensor(context: dg.SensorEvaluationContext, chatbot: ChatbotDeployer):
+    """Redeploys the chatbot once per batch of new model versions or news-index updates; waits
+    (skips, saying why) while a local chatbot is not running."""
+    reason = chatbot.unreachable_reason()
+    if reason:
+        yield dg.SkipReason(reason)
+        return
     cursor = json.loads(context.cursor) if context.cursor else {"onnx": 0, "chroma": 0}
     changes = []
     for record in new_records(context.instance, ONNX_MODEL, cursor["onnx"]):

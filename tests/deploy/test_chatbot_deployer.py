@@ -78,7 +78,18 @@ def test_chatbot_sensor_collapses_a_backfill_into_one_redeploy(tmp_path, tiny_be
 
     with dg.instance_for_test() as instance:
         assert materialize_range(ASSETS, news_resources(tmp_path, tiny_bert), "2014-01-02", "2014-01-06", instance).success
-        context = dg.build_sensor_context(instance=instance)
+        resources = {"chatbot": ChatbotDeployer(mode="kubernetes")}
+        context = dg.build_sensor_context(instance=instance, resources=resources)
         requests = list(chatbot_redeploy_sensor(context))
         assert len(requests) == 1 and "news 2014-01-02" in requests[0].tags["stock/changes"]
-        assert list(chatbot_redeploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))) == []
+        assert list(chatbot_redeploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources))) == []
+
+
+def test_chatbot_sensor_waits_while_the_local_chatbot_is_down():
+    with dg.instance_for_test() as instance:
+        down = ChatbotDeployer(mode="local", api_url="http://127.0.0.1:9")
+        context = dg.build_sensor_context(instance=instance, resources={"chatbot": down})
+        (skip,) = list(chatbot_redeploy_sensor(context))
+        assert isinstance(skip, dg.SkipReason)
+        assert "http://127.0.0.1:9" in skip.skip_message and "make serve" in skip.skip_message
+        assert context.cursor is None  # nothing consumed: the redeploy happens once it is up

@@ -68,7 +68,8 @@ def test_seed_request_and_client_parity(triton):
 
 def test_sensor_deploys_each_published_version_once(triton):
     url, instance = triton
-    context = dg.build_sensor_context(instance=instance)
+    resources = {"triton": TritonDeployer(url=url)}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
     first = list(triton_deploy_sensor(context))
     assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in first] == [1]
     cursor = context.cursor
@@ -77,7 +78,7 @@ def test_sensor_deploys_each_published_version_once(triton):
     failing = dg.materialize([onnx_model], instance=instance, raise_on_error=False,
                              run_config={"ops": {"onnx_model": {"config": {"parity_limit": 0.0}}}})
     assert not failing.success
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     requests = list(triton_deploy_sensor(context))
     assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in requests] == [2]  # the failing one never
     deployer = TritonDeployer(url=url, local_repository=str(local_home() / "triton_local" / "repository"))
@@ -85,7 +86,7 @@ def test_sensor_deploys_each_published_version_once(triton):
     assert run.success
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/2/ready").status_code == 200
     assert TritonForecaster(url).model_version() == "2"
-    assert list(triton_deploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))) == []
+    assert list(triton_deploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources))) == []
 
 
 def test_loading_a_version_that_does_not_exist_fails_loudly(triton):
