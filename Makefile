@@ -4,7 +4,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export STOCK_HOME ?= $(CURDIR)/.stock_home
+# Settings: the environment first, then the project settings file (.env, written by `make demo`,
+# read by the Python side with python-dotenv and by `dagster dev`), then the defaults.
+ENV_FILE := $(or $(STOCK_ENV_FILE),.env)
+ifeq ($(origin STOCK_HOME),undefined)
+STOCK_HOME := $(or $(shell sed -n 's/^STOCK_HOME=//p' $(ENV_FILE) 2>/dev/null | tail -1),$(CURDIR)/.stock_home)
+endif
+export STOCK_HOME
 export DAGSTER_HOME ?= $(abspath $(STOCK_HOME))/dagster
 
 TRITON_VENV := .venv-triton

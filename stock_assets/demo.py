@@ -116,6 +116,10 @@ def main() -> None:
         say(f"    Triton at {url} serves stock_predictor v{served}")
         with step("7/7 ask for a forecast and a chatbot answer"):
             answer = ask(url)
+    from stock_assets.settings_file import CARRIED, write_demo_settings
+
+    settings, written = write_demo_settings({key: os.environ.get(key, "") for key in CARRIED})
+    say(f"    settings {'written to' if written else 'kept (your own file)'}: {settings.resolve()}")
     say(summary(home, trained, exported, answer, time.perf_counter() - started))
 
 

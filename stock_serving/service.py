@@ -72,6 +72,7 @@ class ServingState:
         self.triton = TritonForecaster(config.triton_url)
         self.llm = ChatLLM(config.llm_base_url, config.llm_model, config.llm_timeout_s)
         self.embedder: TextEmbedder | None = None
+        self.embedder_name: str | None = None
         self.embedder_error: str | None = None
         self.panel: Panel | None = None
         self.store: NewsVectorStore | None = None
@@ -89,19 +90,33 @@ class ServingState:
                 self.panel = None
             client = chroma_client(path=home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
             self.store = NewsVectorStore(client)
-            if self.embedder is None:
-                try:  # start degraded rather than not at all: forecasts do not need it
-                    self.embedder = TextEmbedder(
-                        self.config.embedder, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx"
-                    )
-                    self.embedder_error = None
-                except EmbedderLoadError as exc:
-                    self.embedder_error = str(exc)
+            self.load_embedder()
             self.model_version = self.triton.model_version() if self.triton.ready() else None
             self.model_evaluation = {}
             if self.model_version:
                 self.model_evaluation[self.model_version] = served_evaluation(home, self.model_version)
             return {"model_version": self.model_version, "collection_size": self.store.collection.count()}
+
+    def load_embedder(self) -> None:
+        """The encoder the collection was built with (recorded in its metadata; STOCK_EMBEDDER
+        for a collection that records none). Start degraded rather than not at all when it
+        cannot be loaded: forecasts do not need it."""
+        recorded = self.store.recorded_embedder()
+        name = recorded[0] if recorded else self.config.embedder
+        if self.embedder is not None and name == self.embedder_name:
+            return
+        home = self.config.stock_home
+        try:
+            embedder = TextEmbedder(name, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx")
+        except EmbedderLoadError as exc:
+            built = f"the news collection was built with {name!r} ({recorded[1]}-d); " if recorded else ""
+            self.embedder, self.embedder_name, self.embedder_error = None, None, f"{built}{exc}"
+            return
+        if recorded and embedder.dim != recorded[1]:
+            self.embedder, self.embedder_name = None, None
+            self.embedder_error = f"{name!r} gives {embedder.dim}-d vectors but the news collection holds {recorded[1]}-d ones"
+            return
+        self.embedder, self.embedder_name, self.embedder_error = embedder, name, None
 
     @property
     def symbols(self) -> list[str]:

@@ -13,6 +13,8 @@ os.environ["STOCK_HOME"] = tempfile.mkdtemp(prefix="stock_home_")
 os.environ["DAGSTER_HOME"] = os.path.join(os.environ["STOCK_HOME"], "dagster")
 os.makedirs(os.environ["DAGSTER_HOME"])
 os.environ.pop("FINNHUB_API_KEY", None)
+# ...nor the developer's project settings file (.env): tests see only what they set.
+os.environ["STOCK_ENV_FILE"] = os.path.join(os.environ["STOCK_HOME"], "settings.env")
 warnings.filterwarnings("ignore", message=".*backfill_policy.*")
 
 import dagster as dg  # noqa: E402

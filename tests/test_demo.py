@@ -20,7 +20,7 @@ def demo(env) -> str:
 
 def test_make_demo_twice(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_"))}
-    env.update(STOCK_HOME=str(tmp_path / "home"), DEMO_START="2015-08-01", DEMO_EPOCHS="2")
+    env.update(STOCK_HOME=str(tmp_path / "home"), DEMO_START="2015-08-01", DEMO_EPOCHS="2", STOCK_ENV_FILE=str(tmp_path / "settings.env"))
     first = demo(env)
     assert "DEMO OK" in first and "served as stock_predictor v1" in first
     for step in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
@@ -28,6 +28,10 @@ def test_make_demo_twice(tmp_path):
     assert "| random walk |" in first and "| drift |" in first and "answer cites 3 headlines" in first
     # the served model is never worse than the random walk: the gate only publishes skill >= 0
     assert "Gate:        published: challenger skill +" in first
+    # the settings the demo ran with are written for `make dev` and `make serve`
+    settings = (tmp_path / "settings.env").read_text()
+    assert "STOCK_PRICE_SOURCE=replay" in settings and f"STOCK_HOME={tmp_path / 'home'}" in settings
+    assert "STOCK_EMBEDDER=minilm" in settings and "STOCK_START_DATE=2014-01-01" in settings
     second = demo(env)
     assert "embedded 0 new" in second and "resumed from epoch" in second
     gate = next(line for line in second.splitlines() if line.startswith("Gate:"))

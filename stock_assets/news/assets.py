@@ -110,11 +110,13 @@ def chroma_collection(
     news_embeddings: pd.DataFrame,
     raw_news: pd.DataFrame,
     chroma: ChromaResource,
+    embedder: EmbedderResource,
 ):
     """The `stock_news` ChromaDB collection (cosine) that the chatbot retrieves from: id = raw_news
     id, document = headline, the headline's vector, metadata {source, date, symbol, url} plus
-    sentiment. Re-materializing days makes the collection hold exactly those days' rows:
-    stale ids are deleted, the rest upserted.
+    sentiment. The collection's metadata records the encoder (name and dimension) so the chatbot
+    embeds its questions with the same one. Re-materializing days makes the collection hold
+    exactly those days' rows: stale ids are deleted, the rest upserted.
     """
     days = list(context.partition_keys)
     merged = news_embeddings.merge(raw_news[["id", "headline", "source", "url"]], on="id", how="left", validate="1:1")
@@ -126,8 +128,11 @@ def chroma_collection(
         for row, day in zip(merged.itertuples(index=False), day_text)
     ]
     store = chroma.store()
+    vectors = embedding_matrix(merged["embedding"])
+    if len(merged):  # the chatbot embeds its queries with the model recorded here
+        store.record_embedder(embedder.model, vectors.shape[1])
     upserted, deleted = store.replace_days(
-        days, merged["id"].tolist(), embedding_matrix(merged["embedding"]), merged["headline"].astype(str).tolist(), metadatas
+        days, merged["id"].tolist(), vectors, merged["headline"].astype(str).tolist(), metadatas
     )
     expected = dict.fromkeys(days, 0) | day_text.value_counts().to_dict()
     check = chroma_check_result(expected, store.count_by_day(days))

@@ -36,6 +36,16 @@ class NewsVectorStore:
         # Stay below Chroma's limit per call (it depends on the backend's SQLite build).
         self.batch_size = max(1, min(5000, client.get_max_batch_size()))
 
+    def record_embedder(self, name: str, dim: int) -> None:
+        """Remember which encoder made the vectors: queries must be embedded by the same one."""
+        meta = dict(self.collection.metadata or {})
+        if meta.get("embedder") != name or meta.get("dim") != dim:
+            self.collection.modify(metadata={**meta, "embedder": name, "dim": int(dim)})
+
+    def recorded_embedder(self) -> tuple[str, int] | None:
+        meta = self.collection.metadata or {}
+        return (str(meta["embedder"]), int(meta["dim"])) if "embedder" in meta and "dim" in meta else None
+
     def ids_for_days(self, days: Sequence[str]) -> set[str]:
         if not days:
             return set()

@@ -26,3 +26,4 @@ def test_collection_on_a_chroma_server(tmp_path, tiny_bert):
         store = resources["chroma"].store()
         assert store.collection.count() == metadata_of(result, "chroma_collection")["upserted"] > 0
         assert store.collection.configuration_json["hnsw"]["space"] == "cosine"
+        assert store.recorded_embedder() == (str(tiny_bert), 32)  # the chatbot embeds questions with it

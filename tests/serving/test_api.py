@@ -188,3 +188,18 @@ def test_without_an_embedder_the_api_starts_degraded_and_says_why(api, monkeypat
     search = client.get("/v1/news/search", params={"q": "apple"})
     assert search.status_code == 503 and "STOCK_EMBEDDER=minilm" in search.json()["detail"]["error"]
     assert client.get("/v1/forecast/AAPL").status_code == 200  # forecasts do not need it
+
+
+def test_the_api_embeds_questions_with_the_model_recorded_with_the_collection(api, tiny_bert, monkeypatch):
+    import dataclasses
+
+    from stock_serving.service import ServingConfig, ServingState
+
+    # STOCK_EMBEDDER left at its default (FinBERT, not loadable here): the collection's record wins
+    state = ServingState(dataclasses.replace(ServingConfig.from_env(), embedder="ProsusAI/finbert"))
+    assert state.embedder_name == str(tiny_bert) and state.embedder_error is None
+    assert state.search("iphone sales", "AAPL", None, None, 3)
+    # a collection built with a model that cannot be loaded here: refused, saying which and why
+    monkeypatch.setattr(type(state.store), "recorded_embedder", lambda self: ("/no/such/model", 768))
+    state.load_embedder()
+    assert state.embedder is None and "the news collection was built with '/no/such/model' (768-d)" in state.embedder_error
