@@ -116,7 +116,8 @@ def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, 
     if config.ablation:
         trainer.launch(context, [*args, "--variant", "price"])
     best = load_checkpoint(checkpoint_root() / BEST)
-    best["history"] = load_checkpoint(checkpoint_root() / LATEST)["history"]  # the whole curve, past the best epoch
+    if (checkpoint_root() / LATEST).exists():  # the whole loss curve, past the best epoch
+        best["history"] = load_checkpoint(checkpoint_root() / LATEST)["history"]
     ablation_path = checkpoint_root() / "price_only" / BEST
     ablation = load_checkpoint(ablation_path) if config.ablation and ablation_path.exists() else None
     return dg.MaterializeResult(metadata={**reported.metadata, **checkpoint_metadata(best, ablation)})

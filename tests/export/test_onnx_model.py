@@ -52,6 +52,9 @@ def test_parity_on_real_and_random_batches_of_1_8_64(trained_home, tmp_path):
     for batches in (real, [random_batch(n, D, seed=n) for n in (1, 8, 64)]):
         errors = parity(model, session, batches)
         assert errors["max_abs_error_relative"] < 1e-4
+        for price, news in batches:  # real replay windows and random ones: p10 <= p50 <= p90
+            _, quantiles = session.run(None, {"price_input": price, "news_input": news})
+            assert (np.diff(quantiles, axis=-1) >= 0).all()
 
 
 def test_materializations_publish_new_versions_with_a_valid_config(trained_home):
