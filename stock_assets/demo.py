@@ -71,10 +71,14 @@ def main() -> None:
     instance = dg.DagsterInstance.get()
     tags = {"dagster/asset_partition_range_start": args.start, "dagster/asset_partition_range_end": args.end}
 
-    def run(names: list[str], selection: list[str] | None = None, check_gate: bool = True, **kwargs):
+    # The console shows warnings and the steps' own lines; every event is in the instance's
+    # event log (STOCK_HOME/dagster), which `make dev` shows. DEMO_LOG_LEVEL=DEBUG for all of it.
+    console = {"loggers": {"console": {"config": {"log_level": os.environ.get("DEMO_LOG_LEVEL", "WARNING")}}}}
+
+    def run(names: list[str], selection: list[str] | None = None, check_gate: bool = True, run_config=None, **kwargs):
         chosen = [assets[n] for n in names]
         result = dg.materialize(chosen, selection=[assets[n] for n in (selection or names)], resources=resources,
-                                instance=instance, raise_on_error=False, **kwargs)
+                                instance=instance, raise_on_error=False, run_config={**(run_config or {}), **console}, **kwargs)
         gate_only = not check_gate and all(
             c.check_name == "champion_challenger" for c in result.get_asset_check_evaluations() if not c.passed)
         if not result.success and not gate_only:

@@ -106,18 +106,28 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
     news_dim = model.config.news_dim
     panel = current_panel(news_dim)
     windows = recent_windows(panel, config.gate_windows) if panel is not None else (np.zeros(0, int), np.zeros(0, int))
+    real = real_batches(news_dim)
+    random = [random_batch(size, news_dim, seed=size) for size in BATCH_SIZES]
+    limit = min(config.parity_limit, PARITY_LIMIT)
+    champion_version, champion = champion_scores(panel, windows, news_dim)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        export_onnx(model, path)
-        session = onnx_session(path)
-        real = real_batches(news_dim)
-        random = [random_batch(size, news_dim, seed=size) for size in BATCH_SIZES]
-        errors = parity(model, session, real + random)
-        limit = min(config.parity_limit, PARITY_LIMIT)
+
+        def export_and_score():
+            export_onnx(model, path)
+            session = onnx_session(path)
+            return parity(model, session, real + random), (score(session, panel, *windows) if panel is not None else None)
+
+        errors, challenger = export_and_score()
+        fallback = ""
+        if champion_version is None and challenger is not None and challenger.skill < 0:
+            # nothing is served yet: serve the random walk (with the calibrated band), never worse
+            fallback = f" with shrinkage 0, the random walk (as trained: {challenger.skill:+.2%})"
+            model.shrinkage.zero_()
+            errors, challenger = export_and_score()
         parity_ok = errors["max_abs_error_relative"] <= limit
-        challenger = score(session, panel, *windows) if panel is not None else None
-        champion_version, champion = champion_scores(panel, windows, news_dim)
         gate_ok, decision = decide(challenger, champion, champion_version, config.gate_tolerance)
+        decision = decision.replace(" (no comparable", f"{fallback} (no comparable") if fallback else decision
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"
         published = parity_ok and gate_ok
@@ -127,7 +137,7 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
             "max_abs_error_relative": str(errors["max_abs_error_relative"]),
             "watermark": state["watermark"], "epoch": str(state["epoch"]),
             "evaluation": json.dumps(evaluation),
-            "calibration": json.dumps(state.get("calibration", {})),
+            "calibration": json.dumps({**state.get("calibration", {}), "shrinkage": model.shrinkage.tolist()}),
         })
         onnx.save(proto, str(path))
         version = publish(model_repository(), path, news_dim, config.keep_versions, config.max_batch_size) if published else None

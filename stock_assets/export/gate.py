@@ -1,8 +1,10 @@
 """Champion/challenger gate: a new model version is published only when its forecast is at least
 as good as the random walk and not worse than the served version's, measured on the same
-recent windows (the panel's validation and test splits: windows the challenger did not train on).
+recent windows (the panel's test split: windows the challenger did not use at all).
 Both models are scored as exported (ONNX through onnxruntime), so the gate judges exactly
-what Triton would serve.
+what Triton would serve. When nothing is served yet and the challenger as trained is worse than
+the random walk, its shrinkage is set to 0 (it then serves the random walk with its calibrated
+band) rather than leaving nothing to serve.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ class Scores:
 
 
 def recent_windows(panel: Panel, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """(symbol, end) of the latest `limit` windows of the validation and test splits."""
-    chosen = panel.windows["split"] >= SPLITS["validation"]
+    """(symbol, end) of the latest `limit` windows of the test split, which the challenger never
+    saw (not for training, early stopping or calibration); the validation split when there is
+    no test split."""
+    split = SPLITS["test"] if (panel.windows["split"] == SPLITS["test"]).any() else SPLITS["validation"]
+    chosen = panel.windows["split"] == split
     symbol, end = panel.windows["symbol"][chosen], panel.windows["end"][chosen]
     order = np.argsort(end, kind="stable")[-limit:]
     return symbol[order], end[order]

@@ -47,20 +47,21 @@ def news_days(lake: LakeResource, keys: list[str]):
 @dg.asset(
     group_name="training",
     kinds={"numpy"},
-    ins={"raw_prices": dg.AssetIn(metadata={"allow_missing_partitions": True})},
-    deps=[news_embeddings, "raw_news"],
+    deps=["raw_prices", news_embeddings, "raw_news"],
     automation_condition=when_upstream_changed,
 )
-def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, raw_prices: pd.DataFrame, lake: LakeResource):
+def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, lake: LakeResource):
     """The training panel: per (trading session, symbol) the adjusted close, the aligned news
     count and mean headline vector (latest K, news aligned to the first session closing after
     publication: no look-ahead), plus the index of 30-in/5-out windows split by date
     (train < validation < test; no window's targets cross a split). Stored once under
     STOCK_HOME/lake/training_windows; windows are sliced lazily by the training dataset.
     """
+    keys = daily_partitions_def.get_partition_keys()
+    raw_prices = lake.read("raw_prices", keys)  # the stored days only: a range with gaps is normal
     panel = build_panel(
         raw_prices if raw_prices is not None else pd.DataFrame(),
-        news_days(lake, daily_partitions_def.get_partition_keys()),
+        news_days(lake, keys),
         news_per_session=config.news_per_session,
         market_news=config.market_news,
         validation_start=config.validation_start,

@@ -122,6 +122,21 @@ def test_a_worse_challenger_is_not_published_and_the_served_version_stays(traine
     assert versions(model_repository()) == [1]
 
 
+def test_with_nothing_served_a_worse_challenger_is_published_as_the_random_walk(trained_home):
+    save_best(worse_model(seed=2))
+    result = dg.materialize([onnx_model])
+    meta = metadata(result)
+    assert result.success and meta["published"] and meta["version"] == 1
+    assert meta["challenger_skill"] == 0.0 and "with shrinkage 0, the random walk (as trained: -" in meta["decision"]
+    import onnxruntime as ort
+
+    price, news = random_batch(8, D, seed=3)
+    forecast, quantiles = ort.InferenceSession(str(model_repository() / "1" / "model.onnx")).run(
+        None, {"price_input": price, "news_input": news})
+    np.testing.assert_allclose(forecast, np.repeat(price[:, -1], 5, axis=1), rtol=1e-6)  # the last close
+    assert (quantiles[..., 0] < forecast).all() and (forecast < quantiles[..., 2]).all()
+
+
 def test_a_challenger_better_than_the_served_version_is_published(trained_home):
     # a version published before the gate existed, worse than the random walk
     bad = checkpoint_root().parent / "bad.onnx"
