@@ -45,6 +45,21 @@ def choose_embedder() -> str:
         return "minilm"
 
 
+def quiet() -> None:
+    """Keep the console to what a user can act on: library beta/preview/tracer warnings and
+    third-party log lines go (children too); every event stays in the Dagster event log. An
+    offline demo's instance gets a dagster.yaml (telemetry off) unless it has one."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    config = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--start", default=os.environ.get("DEMO_START", "2015-04-01"))
@@ -56,6 +71,7 @@ def main() -> None:
     os.environ["STOCK_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    quiet()
     os.environ["STOCK_EMBEDDER"] = choose_embedder()
     started = time.perf_counter()
     say(f"STOCK_HOME={home}  prices={os.environ.get('STOCK_PRICE_SOURCE')}  news={os.environ.get('STOCK_NEWS_SOURCE')}  "

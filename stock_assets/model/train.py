@@ -276,7 +276,7 @@ def calibrate(model: StockPredictor, validation: dict[str, np.ndarray]) -> dict:
     point = alpha[None, :] * validation["mean"]
     scale = fit_interval_scale(point, validation["lower"], validation["upper"], validation["actual"])
     model.interval_scale.copy_(torch.from_numpy(scale))
-    return {"shrinkage": [round(float(a), 3) for a in alpha], "interval_scale": np.round(scale, 3).tolist(),
+    return {"shrinkage": [round(float(a), 3) for a in alpha], "interval_scale": [[round(float(x), 3) for x in row] for row in scale],
             "validation_windows": int(len(validation["actual"]))}
 
 
