@@ -1,12 +1,18 @@
 """Post-training fits on the validation split, stored in the network's buffers (and so in the
 exported graph): the shrinkage of the predicted returns and the interval calibration.
 
-- shrinkage: per horizon, a factor alpha in [0, 1] on the predicted log-returns: the lower
+- shrinkage: per horizon, a factor alpha in [0, 1] on the predicted log-returns: the 95 % lower
   confidence bound (block bootstrap over days) of the alpha that minimises the validation MAE.
   A model without validation skill gets alpha = 0 and serves the random walk.
 - interval scale: per horizon and side, the split-conformal factor that puts 10 % of the
   validation returns below the lower quantile and 10 % above the upper one, around the shrunk
-  median. Floored at a small positive value so the quantiles stay ordered.
+  median, taken half-way (geometrically) towards 1: one validation quarter's volatility regime
+  over-corrects the next one. Floored at a small positive value so the quantiles stay ordered.
+
+Both rules were chosen on a development walk-forward over the 2014 quarters of the replay data
+(bench/RESULTS.md), never on the 2015 folds that are reported: with a bound at 80 % or no
+shrinkage, two of the four development folds lost to the random walk (down to -0.36 %); full
+conformal scaling had a worse pinball loss (0.9944x the volatility band) than half-way (0.9912x).
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ GRID = np.linspace(0.0, 1.0, 101)
 MIN_SCALE, MAX_SCALE = 0.05, 20.0
 
 
-def fit_shrinkage(predicted: np.ndarray, actual: np.ndarray, days: np.ndarray | None = None, confidence: float = 0.8,
+CONFIDENCE = 0.95  # of the shrinkage's lower bound
+CONFORMAL_WEIGHT = 0.5  # exponent on the conformal factor: 1 = full conformal, 0 = none
+
+
+def fit_shrinkage(predicted: np.ndarray, actual: np.ndarray, days: np.ndarray | None = None, confidence: float = CONFIDENCE,
                   replicates: int = 300, block: int = 5, seed: int = 0) -> np.ndarray:
     """predicted, actual: raw log-returns [W, H]; days: each window's end day [W] -> alpha [H].
 
@@ -43,7 +53,8 @@ def fit_shrinkage(predicted: np.ndarray, actual: np.ndarray, days: np.ndarray | 
     return np.quantile(chosen, 1.0 - confidence, axis=0, method="lower").astype(np.float32)
 
 
-def fit_interval_scale(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, actual: np.ndarray, level: float = 0.1) -> np.ndarray:
+def fit_interval_scale(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, actual: np.ndarray, level: float = 0.1,
+                       weight: float = CONFORMAL_WEIGHT) -> np.ndarray:
     """point (shrunk), lower/upper widths (> 0), actual: [W, H] -> scale [2, H]."""
     if not len(actual):
         return np.ones((2, actual.shape[1]), dtype=np.float32)
@@ -53,4 +64,5 @@ def fit_interval_scale(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, 
     q = min(1.0, np.ceil((n + 1) * (1.0 - level)) / n)
     below = np.quantile(-residual / np.maximum(lower, 1e-12), q, axis=0)
     above = np.quantile(residual / np.maximum(upper, 1e-12), q, axis=0)
-    return np.clip(np.stack([below, above]), MIN_SCALE, MAX_SCALE).astype(np.float32)
+    conformal = np.clip(np.stack([below, above]), MIN_SCALE, MAX_SCALE)
+    return (conformal**weight).astype(np.float32)

@@ -5,11 +5,15 @@ raw closes [B, 30, 1] -> daily log-returns in units of the window's volatility -
 embedding Linear(1 -> d) (+ derived features: 5-day volatility, level against the last close,
 the window's volatility level) + learnable positions -> TransformerEncoder -> cross-attention
 to the projected news [B, 30, D] (days without news masked; no news at all = the price path)
--> MLP head d -> 128 -> 5 predicted log-returns (in volatility units) relative to the last close.
+-> MLP head d -> 128 -> 5 predicted log-returns (in volatility units) relative to the last close,
+plus a bias-free linear path on the window's past returns over 1, 5, 10, 20 and 29 days (in
+volatility units): the short-term reversal that a 5-day forecast of large caps can use.
 
 Why it is shaped like this (issue: the forecast must never be worse than the random walk):
-- the last layer of the head is zero-initialised and the output is a return, so an untrained
-  model is exactly the random walk (the last close repeated);
+- the last layer of the head and the linear path are zero-initialised and the output is a
+  return, so an untrained model is exactly the random walk (the last close repeated);
+- the model is trained on returns net of the training period's drift (train.py) and serves no
+  drift: extrapolating a bull market's trend costs skill when the market turns flat;
 - `shrinkage` (one factor per horizon, fitted on validation after training, 0 until then)
   scales the predicted returns, so a model without validation skill serves the random walk;
 - the 10/50/90 % quantiles are the historical-volatility band (z * sigma * sqrt(h)) with
@@ -33,6 +37,7 @@ MAX_SIGMAS = 3.0  # a predicted move is bounded by 3 window sigmas (soft, via ta
 MIN_SIGMA, MAX_SIGMA = 1e-3, 0.5  # daily log-return volatility floor and ceiling
 TYPICAL_SIGMA = 0.015
 FEATURES = 3  # derived per-day features besides the return itself
+LOOKBACKS = (1, 5, 10, 20, 29)  # the linear path's past-return spans, in sessions
 MASKED = -1e4  # additive attention bias for days without news (finite: no NaN when all are masked)
 
 
@@ -88,6 +93,14 @@ def price_features(price: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     return z, torch.cat([rolling, distance, regime], dim=-1), sigma
 
 
+def past_returns(z: torch.Tensor) -> torch.Tensor:
+    """z [B, T, 1] daily returns in sigma units -> [B, len(LOOKBACKS)]: the return over each
+    lookback up to the last close, divided by sqrt(span) (unit variance under a random walk)."""
+    last = z.shape[1]
+    spans = [min(k, last - 1) for k in LOOKBACKS]
+    return torch.cat([z[:, last - k :, 0].sum(dim=1, keepdim=True) / math.sqrt(k) for k in spans], dim=1)
+
+
 def has_news(news: torch.Tensor) -> torch.Tensor:
     """[B, T] True where the day has a news vector (the panel stores zeros for days without)."""
     return torch.nan_to_num(news).abs().amax(dim=-1) > 0
@@ -109,10 +122,13 @@ class StockPredictor(nn.Module):
             self.cross_attention = nn.MultiheadAttention(d, config.heads, dropout=config.dropout, batch_first=True)
             self.norm = nn.LayerNorm(d)
         self.head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, h))
+        # No bias: a constant here would be a drift, which the model must not extrapolate.
+        self.reversal = nn.Linear(len(LOOKBACKS), h, bias=False)
         self.interval_head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 2 * h))
-        for last_layer in (self.head[-1], self.interval_head[-1]):  # untrained = random walk + volatility band
+        for last_layer in (self.head[-1], self.reversal, self.interval_head[-1]):  # untrained = random walk + volatility band
             nn.init.zeros_(last_layer.weight)
-            nn.init.zeros_(last_layer.bias)
+            if last_layer.bias is not None:
+                nn.init.zeros_(last_layer.bias)
         # Fitted on validation after training (train.fit_calibration); part of the exported graph.
         self.register_buffer("shrinkage", torch.zeros(h))
         self.register_buffer("interval_scale", torch.ones(2, h))
@@ -133,7 +149,8 @@ class StockPredictor(nn.Module):
             hidden = hidden + any_news * self.norm(attended)
         summary = hidden[:, -1]
         steps = torch.arange(1, self.config.horizon + 1, dtype=sigma.dtype, device=sigma.device)
-        mean = MAX_SIGMAS * torch.tanh(self.head(summary) / MAX_SIGMAS) * sigma
+        move = self.head(summary) + self.reversal(past_returns(z))  # in window sigmas
+        mean = MAX_SIGMAS * torch.tanh(move / MAX_SIGMAS) * sigma
         widths = torch.exp(self.interval_head(summary).clamp(-3.0, 3.0)).view(-1, 2, self.config.horizon)
         band = Z90 * sigma * torch.sqrt(steps)
         return Outputs(mean=mean, lower=widths[:, 0] * band, upper=widths[:, 1] * band, last=price[:, -1, :])

@@ -52,11 +52,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def training_loss(out: Outputs, target: torch.Tensor) -> torch.Tensor:
+def training_loss(out: Outputs, target: torch.Tensor, drift: float = 0.0) -> torch.Tensor:
     """MAE of the predicted 5-day log-returns plus the pinball loss of the 10 % and 90 %
     quantiles, in percent: robust to fat tails, scale-free across symbols, and the MAE term is
-    the evaluation's own measure (q50 is the point forecast)."""
-    actual = torch.log(target.clamp_min(1e-12) / out.last.clamp_min(1e-12)) * 100.0
+    the evaluation's own measure (q50 is the point forecast). The targets are net of the
+    training period's daily drift (x h): the network learns moves around the trend, not the
+    trend, which a forecast cannot carry into a market that turned (the drift baseline loses
+    to the random walk out of sample)."""
+    steps = torch.arange(1, target.shape[1] + 1, dtype=target.dtype, device=target.device)
+    actual = (torch.log(target.clamp_min(1e-12) / out.last.clamp_min(1e-12)) - drift * steps) * 100.0
     mean, lower, upper = out.mean * 100.0, out.lower * 100.0, out.upper * 100.0
     low_error = actual - (mean - lower)
     high_error = actual - (mean + upper)
@@ -106,14 +110,14 @@ def served(model: StockPredictor, raw: dict[str, np.ndarray]) -> tuple[np.ndarra
     return point.numpy(), quantiles.numpy()
 
 
-def validation_loss(model: StockPredictor, dataset: WindowDataset) -> float:
+def validation_loss(model: StockPredictor, dataset: WindowDataset, drift: float = 0.0) -> float:
     if not len(dataset):
         return float("nan")
     model.eval()
     total = 0.0
     with torch.no_grad():
         for price, news, target in DataLoader(dataset, batch_size=512):
-            total += float(training_loss(model.components(price, news), target)) * len(target)
+            total += float(training_loss(model.components(price, news), target, drift)) * len(target)
     return total / len(dataset)
 
 
@@ -206,13 +210,14 @@ def run(args, rank: int, world: int, pipes) -> None:
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=False)
     samples, seconds = 0, 0.0
+    drift = train_drift(panel)
     for epoch in range(start_epoch, start_epoch + args.epochs):
         sampler.set_epoch(epoch)
         ddp.train()
         started, total, count = time.perf_counter(), 0.0, 0
         for price, news, target in loader:
             optimizer.zero_grad(set_to_none=True)
-            loss = training_loss(ddp(price, news), target)
+            loss = training_loss(ddp(price, news), target, drift)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(ddp.parameters(), 1.0)
             optimizer.step()
@@ -223,7 +228,7 @@ def run(args, rank: int, world: int, pipes) -> None:
         seconds += time.perf_counter() - started
         samples += int(sums[1])
         train_loss = float(sums[0] / sums[1])
-        val_loss = validation_loss(model, val_set)
+        val_loss = validation_loss(model, val_set, drift)
         monitored = val_loss if math.isfinite(val_loss) else train_loss
         scheduler.step(monitored)
         improved = monitored < best - 1e-12
@@ -302,9 +307,11 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
         "train_drift": drift,
         "metrics": evaluation(model, test, drift),
         "validation_metrics": evaluation(model, validation, drift),
-        "test_predictions": {"point": point.astype(np.float32), "quantiles": quantiles.astype(np.float32),
+        "test_predictions": {"point": point.astype(np.float32), "quantiles": quantiles.astype(np.float32), "raw_mean": test["mean"].astype(np.float32),
                              "actual": test["actual"].astype(np.float32), "sigma": test["sigma"].astype(np.float32),
                              "end": test["end"], "symbol": test["symbol"], "symbols": list(panel.symbols)},
+        # the raw validation outputs the calibration was fitted on, to audit or refit it offline
+        "validation_predictions": {k: validation[k].astype(np.float32) for k in ("mean", "lower", "upper", "actual")} | {"end": validation["end"]},
         "samples_per_s": samples_per_s,
         "finite_weights": weights_finite(model.state_dict()),
         "processes": int(os.environ.get("WORLD_SIZE", "1")),

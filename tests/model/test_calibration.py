@@ -28,9 +28,13 @@ def test_conformal_scale_gives_80_percent_coverage_on_fresh_data():
     actual = rng.standard_t(4, (6000, 5)) * sigma
     width = 0.5 * sigma  # a badly scaled band: far too narrow
     point = np.zeros_like(actual)
-    scale = fit_interval_scale(point[:3000], width[:3000], width[:3000], actual[:3000])
+    scale = fit_interval_scale(point[:3000], width[:3000], width[:3000], actual[:3000], weight=1.0)
     band = np.stack([point - scale[0] * width, point, point + scale[1] * width], axis=-1)[3000:]
     assert 0.77 <= coverage(band, actual[3000:]) <= 0.83
+    # the default goes half-way (geometrically) from the trained widths to the conformal factor
+    half = fit_interval_scale(point[:3000], width[:3000], width[:3000], actual[:3000])
+    np.testing.assert_allclose(half, np.sqrt(scale), rtol=1e-5)
+    assert (half > 1.0).all() and (half < scale).all()
 
 
 def test_diebold_mariano_sees_a_real_difference_and_not_a_fake_one():
