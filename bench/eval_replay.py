@@ -120,8 +120,8 @@ def main() -> None:
     report = "\n\n".join([
         f"Command: `.venv/bin/python bench/eval_replay.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "
         f"{args.embedder}, model size {args.size}, up to {args.epochs} epochs (patience {args.patience}), 2-process DDP.",
-        fold_report(results),
-        pooled_report(results),
+        fold_report(results, primary=args.variants.split(",")[0]),
+        pooled_report(results, primary=args.variants.split(",")[0]),
     ])
     print(report)
     if args.out:

@@ -159,7 +159,7 @@ def triton_server(home: Path):
 
 
 def ask(triton_url: str) -> dict:
-    from stock_serving.rag import build_messages, fallback_answer
+    from stock_serving.rag import answer as chat_answer
     from stock_serving.service import ServingConfig, ServingState
 
     os.environ["TRITON_URL"] = triton_url
@@ -167,10 +167,7 @@ def ask(triton_url: str) -> dict:
     symbol = state.symbols[0]
     forecast = state.forecast(symbol)
     sources = state.search(f"{symbol} news", symbol, None, None, 3)
-    try:
-        answer, llm = state.llm.complete(build_messages(f"What does the model expect for {symbol}?", forecast, sources)), state.llm.model
-    except Exception:  # noqa: BLE001 - no LLM configured or reachable: the API answers the same way
-        answer, llm = fallback_answer(forecast, sources), None
+    answer, llm = chat_answer(state.llm, f"What does the model expect for {symbol}?", forecast, sources)
     say(f"    {symbol}: next 5 closes " + ", ".join(f"{p['date']} {p['close']:.2f}" for p in forecast["forecast"]))
     say("    answer:\n      " + answer.replace("\n", "\n      "))
     return {"symbol": symbol, "forecast": forecast, "sources": sources, "llm": llm}

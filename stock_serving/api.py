@@ -13,8 +13,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from stock_serving.llm import LLMError
-from stock_serving.rag import build_messages, fallback_answer
+from stock_serving.rag import answer as chat_answer
 from stock_serving.service import NotReady, ServingConfig, ServingState, UnknownSymbol
 
 MAX_MESSAGE = 2000
@@ -120,12 +119,7 @@ def chat(request: ChatRequest, state: ServingState = Depends(service)) -> dict:
         except Exception:  # noqa: BLE001 - answer from the news alone when no forecast is possible
             forecast_body = None
     sources = state.search(request.message, symbol, None, None, 5)
-    llm_used = None
-    try:
-        answer = state.llm.complete(build_messages(request.message, forecast_body, sources))
-        llm_used = state.llm.model
-    except LLMError:
-        answer = fallback_answer(forecast_body, sources)
+    answer, llm_used = chat_answer(state.llm, request.message, forecast_body, sources)
     return {
         "answer": answer,
         "forecast": forecast_body,

@@ -18,6 +18,7 @@ from stock_assets.model.panel import Panel, load_panel, window_tensors
 from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 from stock_serving.llm import ChatLLM
+from stock_serving.retrieval import OVERFETCH, select_sources
 from stock_serving.triton_client import TritonForecaster
 
 
@@ -166,7 +167,7 @@ class ServingState:
         if self.embedder is None:
             raise NotReady(f"news search is unavailable: {self.embedder_error}")
         vector = self.embedder.embed([query]).vectors[0]
-        hits = self.store.query(vector, k=k, where=where)
+        hits = self.store.query(vector, k=min(k * OVERFETCH, 400), where=where)
         results = []
         for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0]):
             results.append({
@@ -174,4 +175,5 @@ class ServingState:
                 "source": meta.get("source", ""), "url": meta.get("url", ""),
                 "sentiment": meta.get("sentiment"), "score": round(1.0 - float(distance), 6),
             })
-        return results
+        # distinct texts, relevant first with a preference for recent ones (as of the range's end)
+        return select_sources(results, k, as_of=date_to)

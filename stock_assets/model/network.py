@@ -93,12 +93,12 @@ def price_features(price: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     return z, torch.cat([rolling, distance, regime], dim=-1), sigma
 
 
-def past_returns(z: torch.Tensor) -> torch.Tensor:
-    """z [B, T, 1] daily returns in sigma units -> [B, len(LOOKBACKS)]: the return over each
-    lookback up to the last close, divided by sqrt(span) (unit variance under a random walk)."""
-    last = z.shape[1]
-    spans = [min(k, last - 1) for k in LOOKBACKS]
-    return torch.cat([z[:, last - k :, 0].sum(dim=1, keepdim=True) / math.sqrt(k) for k in spans], dim=1)
+def past_returns(z: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
+    """z [B, window, 1] daily returns in sigma units -> [B, len(LOOKBACKS)]: the return over
+    each lookback up to the last close, divided by sqrt(span) (unit variance under a random walk).
+    `window` is the configured length, a constant of the exported graph."""
+    spans = [min(k, window - 1) for k in LOOKBACKS]
+    return torch.cat([z[:, window - k :, 0].sum(dim=1, keepdim=True) / math.sqrt(k) for k in spans], dim=1)
 
 
 def has_news(news: torch.Tensor) -> torch.Tensor:
@@ -149,7 +149,7 @@ class StockPredictor(nn.Module):
             hidden = hidden + any_news * self.norm(attended)
         summary = hidden[:, -1]
         steps = torch.arange(1, self.config.horizon + 1, dtype=sigma.dtype, device=sigma.device)
-        move = self.head(summary) + self.reversal(past_returns(z))  # in window sigmas
+        move = self.head(summary) + self.reversal(past_returns(z, self.config.window))  # in window sigmas
         mean = MAX_SIGMAS * torch.tanh(move / MAX_SIGMAS) * sigma
         widths = torch.exp(self.interval_head(summary).clamp(-3.0, 3.0)).view(-1, 2, self.config.horizon)
         band = Z90 * sigma * torch.sqrt(steps)

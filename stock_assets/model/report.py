@@ -71,15 +71,15 @@ def news_vs_price(news: dict[str, np.ndarray], price: dict[str, np.ndarray]) -> 
     return diebold_mariano(loss_news.astype(np.float64), loss_price.astype(np.float64), news["end"])
 
 
-def fold_report(results: dict) -> str:
+def fold_report(results: dict, primary: str = "news") -> str:
     lines = ["| fold | windows | skill (news) | skill (price only) | DM p vs RW (news) | direction news / always up | "
              "coverage 80 % (news) | pinball news / vol band | shrinkage α (news) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for fold, runs in results.items():
-        m = runs["news"]["state"]["metrics"]
+        m = runs[primary]["state"]["metrics"]
         price = runs.get("price", {}).get("state", {}).get("metrics", {}).get("model", {})
         model = m["model"]
-        alpha = runs["news"]["state"]["calibration"]["shrinkage"]
+        alpha = runs[primary]["state"]["calibration"]["shrinkage"]
         lines.append(
             f"| {fold} | {m['windows']['count']} | {pct(model['skill'])} | {pct(price.get('skill'))} | "
             f"{num(model['dm_vs_random_walk']['p_value'], 3)} | {direction(model)} / {m['always_up']['direction_accuracy']:.3f} | "
@@ -88,9 +88,9 @@ def fold_report(results: dict) -> str:
     return "Per fold (test quarter; each model trained only on data before it):\n\n" + "\n".join(lines)
 
 
-def pooled_report(results: dict) -> str:
-    news = pooled_metrics(results, "news")
-    has_price = all("price" in runs for runs in results.values())
+def pooled_report(results: dict, primary: str = "news") -> str:
+    news = pooled_metrics(results, primary)
+    has_price = primary != "price" and all("price" in runs for runs in results.values())
     price = pooled_metrics(results, "price") if has_price else None
     text = "Pooled over the folds:\n\n" + metrics_table(news, price)
     if has_price:

@@ -3,6 +3,7 @@ assets with a tiny BERT, and the real local Triton serving the exported model.""
 
 import os
 from contextlib import contextmanager
+from datetime import date
 
 import dagster as dg
 import httpx
@@ -18,7 +19,8 @@ from stock_assets.model.network import build_model
 from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.training.assets import checkpoint_root, training_windows
-from stock_serving.rag import SYSTEM, build_messages
+from stock_serving.rag import SYSTEM, TASK, build_messages, compose_answer
+from stock_serving.retrieval import normalized
 from tests.conftest import REPO, lake_resources, materialize_range
 from tests.servers import free_port, running, wait_until
 
@@ -115,7 +117,9 @@ def test_chat_without_llm_cites_sources_and_says_so(api):
     assert "found no reliable signal" in body["answer"]
     assert body["forecast"]["symbol"] == "AAPL" and body["model_version"] == "1"
     assert len(body["sources"]) == 5 and all(s["symbol"] == "AAPL" and s["date"] for s in body["sources"])
+    assert len({normalized(s["headline"]) for s in body["sources"]}) == 5  # distinct texts
     assert body["sources"][0]["headline"] in body["answer"]
+    assert body["answer"].startswith("AAPL: last close")
     assert client.post("/v1/chat", json={"message": "x" * 2001}).status_code == 422
     assert client.post("/v1/chat", json={"message": "hi", "symbol": "NOPE"}).status_code == 404
     assert client.post("/v1/chat", json={"message": ""}).status_code == 422
@@ -136,10 +140,13 @@ def test_a_headline_cannot_give_instructions(api):
                                   metadatas=[{"date": "2014-06-30", "day": 20140630, "symbol": "AAPL", "source": "x", "url": ""}])
     try:
         body = client.post("/v1/chat", json={"message": INJECTION, "symbol": "AAPL"}).json()
-        assert body["sources"][0]["headline"] == INJECTION
         assert body["forecast"]["symbol"] == "AAPL"  # the request is served as asked
-        assert f'"{INJECTION}"' in body["answer"]  # quoted as data in the no-LLM answer
-        messages = build_messages("what now?", body["forecast"], [dict(s) for s in body["sources"]])
+        # the tiny BERT gives every text the same vector, so retrieve the item by its day
+        sources = state.search(INJECTION, "AAPL", date(2014, 6, 30), date(2014, 6, 30), 5)
+        assert sources[0]["headline"] == INJECTION
+        answer = compose_answer(body["forecast"], sources, None, None)
+        assert f'"{INJECTION}"' in answer  # quoted as data in the no-LLM answer
+        messages = build_messages("what now?", body["forecast"], sources)
         assert messages[0] == {"role": "system", "content": SYSTEM}
         user = messages[1]["content"]
         block = user.split("<news_data>")[1].split("</news_data>")[0]
@@ -172,9 +179,17 @@ def test_chat_with_the_real_local_llm(api, monkeypatch):
         monkeypatch.setattr(llm, "base_url", base)
         monkeypatch.setattr(llm, "model", MODEL_ALIAS)
         body = client.post("/v1/chat", json={"message": "What does the news say about MSFT?", "symbol": "MSFT"}).json()
-        assert body["llm"] == MODEL_ALIAS and body["answer"].strip()
-        assert "No language model was used" not in body["answer"]
+        assert body["llm"] == MODEL_ALIAS, body["answer"]
+        answer = body["answer"]
+        assert "No language model was used" not in answer
+        facts, summary, sources = answer.split("\n\n")
+        assert facts.startswith("MSFT: last close") and summary.startswith(f"News summary ({MODEL_ALIAS}): ")
+        assert sources.startswith("Sources:\n[1] ")
+        # the real 135M model's answer carries none of the prompt's instruction sentences
+        for instruction in (SYSTEM, TASK.format(subject="MSFT"), "untrusted", "<news_data>"):
+            assert instruction.lower() not in answer.lower()
         assert len(body["sources"]) == 5 and all(s["headline"] and s["date"] for s in body["sources"])
+        assert len({normalized(s["headline"]) for s in body["sources"]}) == 5
         assert client.get("/readyz").json()["llm"] is True
 
 
