@@ -20,6 +20,7 @@ LLM_STAMP := $(VENV)/.llm-installed
 LLM_PORT ?= 8081
 API_PORT ?= 8080
 UI_PORT ?= 8501
+DEV_PORT ?= 3000
 
 REPLAY ?= $(abspath ../shared/data/replay)
 SOURCE ?= replay
@@ -65,7 +66,7 @@ test-fast: $(STAMP) $(TRITON_STAMP)
 
 dev: $(STAMP)
 	mkdir -p "$(DAGSTER_HOME)"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
 # The whole platform end to end, offline: replay data when ../shared/data/replay exists (real,
 # 2014-2015), else synthetic; `make demo SOURCE=live` uses yfinance and Finnhub (FINNHUB_API_KEY).

@@ -17,10 +17,35 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+CONSOLE = None  # the terminal, once everything else goes to the log file
 
 
 def say(message: str) -> None:
-    print(message, flush=True)
+    print(message, file=CONSOLE or sys.stdout, flush=True)
+
+
+@contextmanager
+def output_to_log(path: Path):
+    """The terminal keeps the demo's own lines; the process's stdout and stderr (Dagster's events
+    at DEBUG, library output, the torchrun workers it starts) go to the log file."""
+    global CONSOLE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    CONSOLE = os.fdopen(os.dup(1), "w", buffering=1)
+    with open(path, "a", buffering=1) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            CONSOLE.close()
+            CONSOLE = None
 
 
 @contextmanager
@@ -72,6 +97,18 @@ def main() -> None:
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     quiet()
+    log = home / "logs" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        with output_to_log(log):
+            demo(args, home)
+    except BaseException as exc:  # the failure's reason goes to the terminal too, with the log's path
+        reason = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        say(f"DEMO FAILED: {reason}\nFull log:    {log}")
+        raise SystemExit(1) from None
+    say(f"Full log:    {log}")
+
+
+def demo(args, home: Path) -> None:
     os.environ["STOCK_EMBEDDER"] = choose_embedder()
     started = time.perf_counter()
     say(f"STOCK_HOME={home}  prices={os.environ.get('STOCK_PRICE_SOURCE')}  news={os.environ.get('STOCK_NEWS_SOURCE')}  "
@@ -87,9 +124,9 @@ def main() -> None:
     instance = dg.DagsterInstance.get()
     tags = {"dagster/asset_partition_range_start": args.start, "dagster/asset_partition_range_end": args.end}
 
-    # The console shows warnings and the steps' own lines; every event is in the instance's
-    # event log (STOCK_HOME/dagster), which `make dev` shows. DEMO_LOG_LEVEL=DEBUG for all of it.
-    console = {"loggers": {"console": {"config": {"log_level": os.environ.get("DEMO_LOG_LEVEL", "WARNING")}}}}
+    # Dagster's console logger writes to stderr, which is the log file; every event is also in
+    # the instance's event log (STOCK_HOME/dagster), which `make dev` shows.
+    console = {"loggers": {"console": {"config": {"log_level": os.environ.get("DEMO_LOG_LEVEL", "DEBUG")}}}}
 
     def run(names: list[str], selection: list[str] | None = None, check_gate: bool = True, run_config=None, **kwargs):
         chosen = [assets[n] for n in names]

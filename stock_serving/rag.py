@@ -21,7 +21,7 @@ def describe_skill(skill: dict | None) -> str:
     if not skill or skill.get("skill") is None:
         return "its measured skill is not recorded"
     text = (f"measured on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}): "
-            f"skill {100 * skill['skill']:+.1f} % against the random walk (5-day log-return MAE), "
+            f"skill {100 * skill['skill']:+.2f} % against the random walk (5-day log-return MAE), "
             f"80 % interval coverage {100 * skill['coverage_80']:.0f} %")
     if abs(skill["skill"]) < 1e-9:
         text += "; the model found no reliable signal, so its central forecast is the last close (random walk)"

@@ -69,7 +69,9 @@ def sources(items: list[dict]) -> None:
 
 
 def show(reply: dict) -> None:
-    st.markdown(reply["answer"].replace("\n", "  \n"))  # keep the answer's line breaks
+    # the answer's own source list is shown below as links instead
+    text = reply["answer"].split("\n\nSources:\n")[0]
+    st.markdown(text.replace("\n", "  \n"))  # keep the answer's line breaks
     st.caption(f"LLM: {reply['llm'] or 'none (answer built from the forecast and headlines)'}")
     if reply.get("forecast"):
         chart(reply["forecast"])

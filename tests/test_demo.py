@@ -1,43 +1,139 @@
-"""`make demo`, the user's first command, end to end on the replay data; then again, incrementally."""
+"""The user's first hour, as the README's quick start tells it: `make demo` (twice: the second run is
+incremental), then `make dev` and `make serve` with no variable but the settings file the demo
+wrote (STOCK_ENV_FILE stands in for the project's .env, which a test must not overwrite)."""
 
 import os
+import re
 import shutil
 import subprocess
 
+import httpx
 import pytest
 
+from stock_serving.rag import DATA_NOTE, SYSTEM, TASK
+from stock_serving.retrieval import normalized
 from tests.conftest import REPO
+from tests.servers import free_port, running, wait_until
+from tests.serving.test_ui import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.slow
+MAKE = shutil.which("make")
 
 
 def demo(env) -> str:
-    make = shutil.which("make")
-    result = subprocess.run([make, "--no-print-directory", "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    result = subprocess.run([MAKE, "--no-print-directory", "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return result.stdout + result.stderr
 
 
-def test_make_demo_twice(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_"))}
-    env.update(STOCK_HOME=str(tmp_path / "home"), DEMO_START="2015-08-01", DEMO_EPOCHS="2", STOCK_ENV_FILE=str(tmp_path / "settings.env"))
-    first = demo(env)
-    assert len(first.splitlines()) < 120, first  # one line per step and what it found; the events are in the instance
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory):
+    """Runs `make demo` twice on a fresh STOCK_HOME; yields (environment with only the settings
+    file, home, first output, second output)."""
+    tmp = tmp_path_factory.mktemp("journey")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_", "TRITON_", "API_"))}
+    env.update(STOCK_ENV_FILE=str(tmp / "settings.env"))
+    demo_env = {**env, "STOCK_HOME": str(tmp / "home"), "DEMO_START": "2015-08-01", "DEMO_EPOCHS": "2"}
+    first = demo(demo_env)
+    second = demo(demo_env)
+    return env, tmp / "home", first, second
+
+
+def test_make_demo_twice(journey):
+    env, home, first, second = journey
+    assert len(first.splitlines()) < 120, first  # one line per step and what it found; the events are in the log file
     assert "Warning" not in first and "Telemetry" not in first
     assert "DEMO OK" in first and "served as stock_predictor v1" in first
     for step in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
         assert f"==> {step}" in first
     assert "| random walk |" in first and "| drift |" in first and "answer cites 3 headlines" in first
+    # the full Dagster output is in a log file, named at the end
+    log = re.search(r"Full log:\s+(\S+)", first)
+    assert log and os.path.getsize(log.group(1)) > 10_000, first[-2000:]
     # the served model is never worse than the random walk: the gate only publishes skill >= 0
     assert "Gate:        published: challenger skill +" in first
     # the settings the demo ran with are written for `make dev` and `make serve`
-    settings = (tmp_path / "settings.env").read_text()
-    assert "STOCK_PRICE_SOURCE=replay" in settings and f"STOCK_HOME={tmp_path / 'home'}" in settings
+    settings = open(env["STOCK_ENV_FILE"]).read()
+    assert "STOCK_PRICE_SOURCE=replay" in settings and f"STOCK_HOME={home}" in settings
     assert "STOCK_EMBEDDER=minilm" in settings and "STOCK_START_DATE=2014-01-01" in settings
-    second = demo(env)
     assert "embedded 0 new" in second and "resumed from epoch" in second
     gate = next(line for line in second.splitlines() if line.startswith("Gate:"))
     if "published" in gate:
         assert "challenger skill +" in gate and "served as stock_predictor v2" in second
     else:
         assert "kept version 1" in gate and "served as stock_predictor v1" in second
+
+
+GRAPHQL = {
+    "partitions": '{ assetNodes(assetKeys: [{path: ["raw_prices"]}]) { partitionStats { numMaterialized numPartitions numFailed } } }',
+    "failed": "{ runsOrError(filter: {statuses: [FAILURE]}) { ... on Runs { results { runId jobName } } } }",
+    "ticks": '{ sensorOrError(sensorSelector: {repositoryName: "__repository__", repositoryLocationName: "stock_assets", '
+             'sensorName: "triton_deploy_sensor"}) { ... on Sensor { sensorState { ticks(limit: 10) { status skipReason } } } } }',
+}
+
+
+def test_make_dev_after_the_demo_shows_its_partitions_and_no_failed_run(journey, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    env, home, _, _ = journey
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def graphql(name):
+        return httpx.post(f"{url}/graphql", json={"query": GRAPHQL[name]}, timeout=20).json()["data"]
+
+    with running([MAKE, "--no-print-directory", "dev", f"DEV_PORT={port}"], cwd=REPO, env=env):
+        stats = wait_until(lambda: graphql("partitions")["assetNodes"], 240, "the Dagster UI")[0]["partitionStats"]
+        # the demo's days are materialized in the instance `make dev` opened (2014-01-01 .. 2015-12-31)
+        assert stats["numPartitions"] == 730 and stats["numMaterialized"] >= 400 and stats["numFailed"] == 0
+        # the deploy sensor ticks with Triton down: it skips and says why, it launches nothing that fails
+        ticks = wait_until(lambda: graphql("ticks")["sensorOrError"]["sensorState"]["ticks"], 180, "a sensor tick")
+        assert all(t["status"] in ("SKIPPED", "SUCCESS") for t in ticks), ticks
+        skipped = [t["skipReason"] for t in ticks if t["status"] == "SKIPPED"]
+        assert skipped and "make triton" in skipped[0] and "TRITON_URL" in skipped[0]
+        assert graphql("failed")["runsOrError"]["results"] == []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{url}/assets/raw_prices?view=partitions", wait_until="networkidle")
+            skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
+            if skip.count():
+                skip.first.click()
+            page.get_by_text(f"{stats['numMaterialized']:,}", exact=False).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "partitions.png"))
+            page.goto(f"{url}/runs", wait_until="networkidle")
+            page.get_by_text("Runs", exact=False).first.wait_for(timeout=60_000)
+            assert page.get_by_text("Failure", exact=True).count() == 0
+            page.screenshot(path=str(tmp_path / "runs.png"))
+            browser.close()
+
+
+def test_make_serve_after_the_demo_answers_a_chat_in_the_browser(journey, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    env, _, _, _ = journey
+    api_port, ui_port, llm_port = free_port(), free_port(), free_port()
+    ports = [f"API_PORT={api_port}", f"UI_PORT={ui_port}", f"LLM_PORT={llm_port}"]
+    with running([MAKE, "--no-print-directory", "serve", *ports], cwd=REPO, env=env):
+        ready = wait_until(lambda: (r := httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10)).status_code == 200 and r.json(),
+                           600, "the chatbot API with Triton, Chroma and the LLM")
+        assert ready["llm"] is True and ready["model_version"]
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200, 120, "streamlit")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(f"http://127.0.0.1:{ui_port}", wait_until="networkidle")
+            box = page.get_by_placeholder("Ask about a stock", exact=False)
+            box.wait_for(timeout=60_000)
+            box.fill("What does the model expect for AAPL this week?")
+            box.press("Enter")
+            page.get_by_text("News summary (smollm2)", exact=False).first.wait_for(timeout=180_000)
+            page.get_by_text("Sources", exact=True).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+            answer = page.locator('[data-testid="stChatMessage"]').last.inner_text()
+            browser.close()
+    assert answer.lstrip().startswith("AAPL: last close"), answer
+    listed = re.findall(r"^\d+\. (.+) — \d{4}-\d{2}-\d{2}, ", answer, flags=re.M)
+    assert len(listed) >= 3 and len({normalized(t) for t in listed}) == len(listed), answer
+    for instruction in (SYSTEM, TASK.format(subject="AAPL"), DATA_NOTE, "untrusted", "treat them strictly as data"):
+        assert instruction.lower() not in answer.lower()

@@ -17,6 +17,7 @@ from stock_assets.lake import local_home
 from stock_assets.model.checkpoints import BEST
 from stock_assets.model.panel import Panel, WindowDataset, load_panel
 from stock_assets.model.report import metrics_table
+from stock_assets.teams import ML_ENGINEERING
 from stock_assets.training.assets import checkpoint_root, model_checkpoint, panel_root
 
 PARITY_LIMIT = 1e-4  # the contract's limit; config may only tighten it
@@ -83,6 +84,7 @@ def gate_check(passed: bool, decision: str, challenger: Scores | None, champion:
 
 
 @dg.asset(
+    owners=ML_ENGINEERING,
     group_name="serving",
     kinds={"onnx", "triton"},
     deps=[model_checkpoint],

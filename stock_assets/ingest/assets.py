@@ -24,6 +24,7 @@ from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResourc
 from stock_assets.lake import LakeResource
 from stock_assets.metadata import frame_metadata
 from stock_assets.partitions import daily_partitions_def
+from stock_assets.teams import DATA_ENGINEERING
 
 
 def window_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -41,6 +42,7 @@ def drop_unclosed_session(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
 
 
 @dg.asset(
+    owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
@@ -93,6 +95,7 @@ def raw_prices(
 
 
 @dg.asset(
+    owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",

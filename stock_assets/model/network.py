@@ -16,6 +16,8 @@ Why it is shaped like this (issue: the forecast must never be worse than the ran
   drift: extrapolating a bull market's trend costs skill when the market turns flat;
 - `shrinkage` (one factor per horizon, fitted on validation after training, 0 until then)
   scales the predicted returns, so a model without validation skill serves the random walk;
+- `news_weight` (1, or 0 when the news did not lower the validation loss) switches the news
+  path off in the served graph: news has to earn its place like the predicted move does;
 - the 10/50/90 % quantiles are the historical-volatility band (z * sigma * sqrt(h)) with
   learned log-width corrections (zero-initialised) and per-horizon calibration factors
   (`interval_scale`, fitted on validation). They are ordered by construction.
@@ -132,6 +134,8 @@ class StockPredictor(nn.Module):
         # Fitted on validation after training (train.fit_calibration); part of the exported graph.
         self.register_buffer("shrinkage", torch.zeros(h))
         self.register_buffer("interval_scale", torch.ones(2, h))
+        # 1: the news path is on; 0: the served graph ignores news (it did not help on validation)
+        self.register_buffer("news_weight", torch.ones(()))
 
     def components(self, price: torch.Tensor, news: torch.Tensor) -> Outputs:
         """The raw outputs that training optimises (no shrinkage, no calibration)."""
@@ -146,7 +150,7 @@ class StockPredictor(nn.Module):
             attended, _ = self.cross_attention(hidden, keys, keys, key_padding_mask=bias, need_weights=False)
             # a window without any news takes exactly the price-only path
             any_news = present.any(dim=1).to(hidden.dtype)[:, None, None]
-            hidden = hidden + any_news * self.norm(attended)
+            hidden = hidden + self.news_weight * any_news * self.norm(attended)
         summary = hidden[:, -1]
         steps = torch.arange(1, self.config.horizon + 1, dtype=sigma.dtype, device=sigma.device)
         move = self.head(summary) + self.reversal(past_returns(z, self.config.window))  # in window sigmas

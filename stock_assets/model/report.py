@@ -79,12 +79,14 @@ def fold_report(results: dict, primary: str = "news") -> str:
         m = runs[primary]["state"]["metrics"]
         price = runs.get("price", {}).get("state", {}).get("metrics", {}).get("model", {})
         model = m["model"]
-        alpha = runs[primary]["state"]["calibration"]["shrinkage"]
+        calibration = runs[primary]["state"]["calibration"]
+        alpha = calibration["shrinkage"]
+        news = {True: " (news on)", False: " (news off)"}.get(calibration.get("news_used"), "")
         lines.append(
             f"| {fold} | {m['windows']['count']} | {pct(model['skill'])} | {pct(price.get('skill'))} | "
             f"{num(model['dm_vs_random_walk']['p_value'], 3)} | {direction(model)} / {m['always_up']['direction_accuracy']:.3f} | "
             f"{model['coverage_80']:.3f} | {model['pinball']:.6f} / {m['volatility_band']['pinball']:.6f} | "
-            f"{', '.join(f'{a:.2f}' for a in alpha)} |")
+            f"{', '.join(f'{a:.2f}' for a in alpha)}{news} |")
     return "Per fold (test quarter; each model trained only on data before it):\n\n" + "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_checkpoint, weights_finite
-from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage
+from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, news_earns_its_place
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import SIZES, ModelConfig, Outputs, StockPredictor, build_model, price_features
 from stock_assets.model.panel import WindowDataset, load_panel, resplit
@@ -274,15 +274,31 @@ def ranks_agree(model: StockPredictor, world: int) -> bool:
     return all(torch.equal(g, gathered[0]) for g in gathered)
 
 
-def calibrate(model: StockPredictor, validation: dict[str, np.ndarray]) -> dict:
-    """Fit the shrinkage and the interval scale on the validation windows, into the buffers."""
+def calibrate(model: StockPredictor, val_set: WindowDataset) -> tuple[dict, dict[str, np.ndarray]]:
+    """Fit on the validation windows, into the buffers: whether the news path stays on, the
+    shrinkage and the interval scale. Returns (the calibration record, the validation outputs
+    of the graph as calibrated)."""
+    validation = collect(model, val_set)
+    record: dict = {}
+    if model.config.use_news:
+        model.news_weight.fill_(0.0)
+        masked = collect(model, val_set)
+        losses = []
+        for raw in (validation, masked):
+            alpha = fit_shrinkage(raw["mean"], raw["actual"], raw["end"])
+            losses.append(np.abs(alpha[None, :] * raw["mean"] - raw["actual"]).mean(axis=1))
+        keep, share = news_earns_its_place(losses[0], losses[1], validation["end"])
+        model.news_weight.fill_(1.0 if keep else 0.0)
+        validation = validation if keep else masked
+        record.update(news_used=bool(keep), news_helped_share=round(share, 3))
     alpha = fit_shrinkage(validation["mean"], validation["actual"], validation["end"])
     model.shrinkage.copy_(torch.from_numpy(alpha))
     point = alpha[None, :] * validation["mean"]
     scale = fit_interval_scale(point, validation["lower"], validation["upper"], validation["actual"])
     model.interval_scale.copy_(torch.from_numpy(scale))
-    return {"shrinkage": [round(float(a), 3) for a in alpha], "interval_scale": [[round(float(x), 3) for x in row] for row in scale],
-            "validation_windows": int(len(validation["actual"]))}
+    record.update(shrinkage=[round(float(a), 3) for a in alpha], interval_scale=[[round(float(x), 3) for x in row] for row in scale],
+                  validation_windows=int(len(validation["actual"])))
+    return record, validation
 
 
 def evaluation(model: StockPredictor, raw: dict[str, np.ndarray], drift: float) -> dict:
@@ -297,8 +313,8 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
     best = load_checkpoint(folder / BEST)
     model = StockPredictor(ModelConfig(**best["model_config"]))
     model.load_state_dict(best["model_state"])
-    validation, test = collect(model, val_set), collect(model, test_set)
-    calibration = calibrate(model, validation)
+    calibration, validation = calibrate(model, val_set)
+    test = collect(model, test_set)  # through the graph as calibrated (news on or off)
     drift = train_drift(panel)
     point, quantiles = served(model, test)
     summary = {
@@ -323,7 +339,8 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
     latest.update({k: v for k, v in summary.items() if k != "model_state"})  # latest keeps its own weights
     save_checkpoint(latest, folder / LATEST)
     model_figures = summary["metrics"].get("model", {})
-    log(f"calibration: shrinkage {calibration['shrinkage']}, interval scale {calibration['interval_scale']}")
+    news = f"news {'used' if calibration['news_used'] else 'off'} (helped in {calibration['news_helped_share']:.0%} of replicates), " if "news_used" in calibration else ""
+    log(f"calibration: {news}shrinkage {calibration['shrinkage']}, interval scale {calibration['interval_scale']}")
     if model_figures:
         log(f"test: skill {model_figures['skill']:+.4f} (MAE {model_figures['mae']:.5f} vs random walk "
             f"{summary['metrics']['random_walk']['mae']:.5f}), 80 % interval coverage {model_figures['coverage_80']:.3f}")

@@ -6,14 +6,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from stock_assets.metadata import frame_metadata
 from stock_assets.automation import follows_upstream_day
 from stock_assets.ingest.checks import check_specs
+from stock_assets.metadata import frame_metadata
 from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
 from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.partitions import daily_partitions_def
+from stock_assets.teams import DATA_ENGINEERING
 
 
 def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
@@ -38,6 +39,7 @@ def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
 
 
 @dg.asset(
+    owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="news",
@@ -98,6 +100,7 @@ def sentiment_metadata(row) -> dict:
 
 
 @dg.asset(
+    owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="news",

@@ -12,6 +12,7 @@ from stock_assets.model.panel import SPLITS, save_panel
 from stock_assets.news.assets import news_embeddings
 from stock_assets.news.columns import embedding_matrix
 from stock_assets.partitions import daily_partitions_def
+from stock_assets.teams import ML_ENGINEERING
 from stock_assets.training.launchers import TrainingLauncher
 from stock_assets.training.metadata import checkpoint_metadata
 from stock_assets.training.windows import build_panel
@@ -45,6 +46,7 @@ def news_days(lake: LakeResource, keys: list[str]):
 
 
 @dg.asset(
+    owners=ML_ENGINEERING,
     group_name="training",
     kinds={"numpy"},
     deps=["raw_prices", news_embeddings, "raw_news"],
@@ -97,7 +99,9 @@ class TrainingConfig(dg.Config):
     ablation: bool = True
 
 
-@dg.asset(group_name="training", kinds={"pytorch"}, deps=[training_windows], automation_condition=when_upstream_changed)
+@dg.asset(
+    owners=ML_ENGINEERING, group_name="training", kinds={"pytorch"}, deps=[training_windows], automation_condition=when_upstream_changed
+)
 def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, trainer: TrainingLauncher):
     """The news-aware Transformer (30 sessions of closes + news in; 5 closes and their 10/50/90 %
     quantiles out) trained with PyTorch DDP through the training launcher, resuming from

@@ -74,6 +74,8 @@ def checkpoint_metadata(best: dict, ablation: dict | None) -> dict:
     calibration = best.get("calibration")
     if calibration:
         out["shrinkage"] = ", ".join(f"{a:.2f}" for a in calibration["shrinkage"])
+        if "news_used" in calibration:
+            out["news_used"] = calibration["news_used"]  # off when news did not lower the validation loss
     if metrics:
         text = metrics_table(metrics, (ablation or {}).get("metrics") if ablation else None)
         image = evaluation_plot(best.get("test_predictions"))

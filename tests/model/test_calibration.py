@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stock_assets.model import train
-from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage
+from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, news_earns_its_place
 from stock_assets.model.checkpoints import BEST, load_checkpoint
 from stock_assets.model.metrics import coverage, diebold_mariano
 from stock_assets.model.panel import Panel, index_windows, save_panel
@@ -20,6 +20,18 @@ def test_shrinkage_is_zero_without_skill_and_large_with_it():
     informative = actual + rng.standard_normal((4000, 5)) * 0.01
     assert fit_shrinkage(informative, actual).min() > 0.5
     assert fit_shrinkage(np.zeros((0, 5)), np.zeros((0, 5))).tolist() == [0.0] * 5
+
+
+def test_news_is_kept_only_when_it_lowers_the_validation_loss_with_confidence():
+    rng = np.random.default_rng(5)
+    days = np.repeat(np.arange(60), 80)
+    without = np.abs(rng.standard_normal(len(days)))
+    same_but_noisy = without + rng.standard_normal(len(days)) * 0.05
+    assert news_earns_its_place(same_but_noisy, without, days)[0] is False
+    assert news_earns_its_place(without * 1.01, without, days) == (False, 0.0)  # news hurts
+    keep, share = news_earns_its_place(without * 0.97, without, days)
+    assert keep and share == 1.0
+    assert news_earns_its_place(np.zeros(0), np.zeros(0), np.zeros(0)) == (False, 0.0)
 
 
 def test_conformal_scale_gives_80_percent_coverage_on_fresh_data():

@@ -106,6 +106,17 @@ def test_a_window_without_news_takes_the_price_only_path():
         assert not torch.allclose(news_model(price, partial)[0], news_model(price, other)[0])
 
 
+def test_news_weight_zero_serves_the_price_path_whatever_the_news():
+    news_model = trained_like(build_model("small", news_dim=12))
+    price, news = inputs()
+    with torch.no_grad():
+        with_news = news_model(price, news)[0]
+        news_model.news_weight.fill_(0.0)
+        for got, expected in zip(news_model(price, news), news_model(price, torch.zeros_like(news))):
+            torch.testing.assert_close(got, expected, rtol=0, atol=0)
+        assert not torch.allclose(with_news, news_model(price, news)[0])
+
+
 def test_price_only_variant_ignores_news_and_has_no_news_weights():
     model = trained_like(build_model("small", news_dim=12, use_news=False))
     price, news = inputs()

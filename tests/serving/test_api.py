@@ -113,7 +113,7 @@ def test_chat_without_llm_cites_sources_and_says_so(api):
     client, _, _ = api
     body = client.post("/v1/chat", json={"message": "What does the model expect for AAPL this week?"}).json()
     assert body["llm"] is None and "No language model was used" in body["answer"]
-    assert "skill +0.0 % against the random walk" in body["answer"] and "80 % interval" in body["answer"]
+    assert "skill +0.00 % against the random walk" in body["answer"] and "80 % interval" in body["answer"]
     assert "found no reliable signal" in body["answer"]
     assert body["forecast"]["symbol"] == "AAPL" and body["model_version"] == "1"
     assert len(body["sources"]) == 5 and all(s["symbol"] == "AAPL" and s["date"] for s in body["sources"])

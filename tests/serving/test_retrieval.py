@@ -52,7 +52,7 @@ def test_the_answer_states_the_facts_first_then_the_summary_then_the_sources():
     text = compose_answer(forecast, [item("Apple supplier cuts its forecast", 0.6)], "Suppliers are cautious.", "smollm2")
     facts, summary, sources = text.split("\n\n")
     assert facts.startswith("AAPL: last close 105.26 on 2015-12-31. Model forecast (model version 3)")
-    assert "- 2016-01-04: 105.30 (101.00 to 109.90)" in facts and "skill +0.1 % against the random walk" in facts
+    assert "- 2016-01-04: 105.30 (101.00 to 109.90)" in facts and "skill +0.12 % against the random walk" in facts
     assert summary == "News summary (smollm2): Suppliers are cautious."
     assert sources == 'Sources:\n[1] 2015-10-09 (s): "Apple supplier cuts its forecast"'
     assert "skill is not recorded" in compose_answer({**forecast, "model_skill": None}, [], None, None)
