@@ -53,7 +53,7 @@ def chart(forecast: dict) -> None:
     ahead = base.mark_line(color="#1f77b4", strokeDash=[4, 2], point=True).encode(y=alt.Y("forecast:Q", scale=y))
     st.altair_chart(band + history + ahead, use_container_width=True)
     skill = forecast.get("model_skill") or {}
-    measured = (f"; measured skill vs the random walk {100 * skill['skill']:+.1f} %, 80 % interval coverage "
+    measured = (f"; measured skill vs the random walk {100 * skill['skill']:+.2f} %, 80 % interval coverage "
                 f"{100 * skill['coverage_80']:.0f} % on {skill['windows']} recent windows") if skill.get("skill") is not None else ""
     st.caption(f"{forecast['symbol']}: 30 closes, the 5-session forecast and its 80 % interval (shaded), "
                f"model version {forecast['model_version']}{measured}")

@@ -14,7 +14,7 @@ from stock_serving.rag import DATA_NOTE, SYSTEM, TASK
 from stock_serving.retrieval import normalized
 from tests.conftest import REPO
 from tests.servers import free_port, running, wait_until
-from tests.serving.test_ui import CHROMIUM_FLAGS
+from tests.serving.test_ui import CHROMIUM_FLAGS, chat_in_browser
 
 pytestmark = pytest.mark.slow
 MAKE = shutil.which("make")
@@ -56,7 +56,10 @@ def test_make_demo_twice(journey):
     settings = open(env["STOCK_ENV_FILE"]).read()
     assert "STOCK_PRICE_SOURCE=replay" in settings and f"STOCK_HOME={home}" in settings
     assert "STOCK_EMBEDDER=minilm" in settings and "STOCK_START_DATE=2014-01-01" in settings
-    assert "embedded 0 new" in second and "resumed from epoch" in second
+    # incremental: nothing embedded again, training resumed (2 + 2 epochs; the workers' lines are in the log)
+    assert "embedded 0 new" in second and "epochs so far 4" in second, second
+    second_log = re.search(r"Full log:\s+(\S+)", second).group(1)
+    assert "resumed from epoch" in open(second_log).read()
     gate = next(line for line in second.splitlines() if line.startswith("Gate:"))
     if "published" in gate:
         assert "challenger skill +" in gate and "served as stock_predictor v2" in second
@@ -84,8 +87,8 @@ def test_make_dev_after_the_demo_shows_its_partitions_and_no_failed_run(journey,
 
     with running([MAKE, "--no-print-directory", "dev", f"DEV_PORT={port}"], cwd=REPO, env=env):
         stats = wait_until(lambda: graphql("partitions")["assetNodes"], 240, "the Dagster UI")[0]["partitionStats"]
-        # the demo's days are materialized in the instance `make dev` opened (2014-01-01 .. 2015-12-31)
-        assert stats["numPartitions"] == 730 and stats["numMaterialized"] >= 400 and stats["numFailed"] == 0
+        # the settings' range (2014-01-01 .. 2015-12-31) with the demo's days (2015-08-01 .. 2015-12-31) materialized
+        assert stats["numPartitions"] == 730 and stats["numMaterialized"] == 153 and stats["numFailed"] == 0
         # the deploy sensor ticks with Triton down: it skips and says why, it launches nothing that fails
         ticks = wait_until(lambda: graphql("ticks")["sensorOrError"]["sensorState"]["ticks"], 180, "a sensor tick")
         assert all(t["status"] in ("SKIPPED", "SUCCESS") for t in ticks), ticks
@@ -109,31 +112,24 @@ def test_make_dev_after_the_demo_shows_its_partitions_and_no_failed_run(journey,
 
 
 def test_make_serve_after_the_demo_answers_a_chat_in_the_browser(journey, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     env, _, _, _ = journey
     api_port, ui_port, llm_port = free_port(), free_port(), free_port()
     ports = [f"API_PORT={api_port}", f"UI_PORT={ui_port}", f"LLM_PORT={llm_port}"]
     with running([MAKE, "--no-print-directory", "serve", *ports], cwd=REPO, env=env):
-        ready = wait_until(lambda: (r := httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10)).status_code == 200 and r.json(),
-                           600, "the chatbot API with Triton, Chroma and the LLM")
-        assert ready["llm"] is True and ready["model_version"]
+        ready = wait_until(lambda: (r := httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10)).status_code == 200
+                           and r.json()["llm"] and r.json(), 600, "the chatbot API with Triton, Chroma and the LLM")
+        assert ready["model_version"] and "AAPL" in ready["symbols"]
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200, 120, "streamlit")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(f"http://127.0.0.1:{ui_port}", wait_until="networkidle")
-            box = page.get_by_placeholder("Ask about a stock", exact=False)
-            box.wait_for(timeout=60_000)
-            box.fill("What does the model expect for AAPL this week?")
-            box.press("Enter")
+        with chat_in_browser(ui_port, "What does the model expect for AAPL this week?") as page:
             page.get_by_text("News summary (smollm2)", exact=False).first.wait_for(timeout=180_000)
             page.get_by_text("Sources", exact=True).first.wait_for(timeout=30_000)
             page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
-            answer = page.locator('[data-testid="stChatMessage"]').last.inner_text()
-            browser.close()
-    assert answer.lstrip().startswith("AAPL: last close"), answer
-    listed = re.findall(r"^\d+\. (.+) — \d{4}-\d{2}-\d{2}, ", answer, flags=re.M)
-    assert len(listed) >= 3 and len({normalized(t) for t in listed}) == len(listed), answer
+            message = page.locator('[data-testid="stChatMessage"]').last
+            answer = message.inner_text()
+            items = message.locator("li").all_inner_texts()
+    # facts first, then the LLM's summary, then the sources
+    assert answer.index("AAPL: last close") < answer.index("News summary (smollm2)") < answer.index("Sources"), answer
+    listed = [m.group(1) for m in (re.match(r"(.+) — \d{4}-\d{2}-\d{2}, ", item) for item in items) if m]
+    assert len(listed) >= 3 and len({normalized(t) for t in listed}) == len(listed), items
     for instruction in (SYSTEM, TASK.format(subject="AAPL"), DATA_NOTE, "untrusted", "treat them strictly as data"):
         assert instruction.lower() not in answer.lower()

@@ -80,7 +80,10 @@ def gate_check(passed: bool, decision: str, challenger: Scores | None, champion:
         metadata["challenger_skill"] = challenger.skill
     if champion:
         metadata["champion_skill"] = champion.skill
-    return dg.AssetCheckResult(check_name="champion_challenger", passed=passed, metadata=metadata)
+    # A kept champion is the gate working, not a broken run: the failed check shows as a warning
+    # and nothing is published (the deploy sensor only sees published versions).
+    return dg.AssetCheckResult(check_name="champion_challenger", passed=passed, metadata=metadata,
+                               severity=dg.AssetCheckSeverity.ERROR if passed else dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset(
