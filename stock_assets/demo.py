@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,26 @@ CONSOLE = None  # the terminal, once everything else goes to the log file
 
 def say(message: str) -> None:
     print(message, file=CONSOLE or sys.stdout, flush=True)
+
+
+# Lines of the log worth showing while a long step runs: embedding progress, training epochs.
+PROGRESS = re.compile(r" - (?:news_embeddings - (embedding \d+/\d+ headlines.*)|model_checkpoint - ((?:news|price-only) model epoch .*))$")
+
+
+def follow(path: Path, stop: threading.Event) -> None:
+    """Echo the log's progress lines to the terminal as they are written."""
+    with open(path, errors="replace") as log:
+        log.seek(0, os.SEEK_END)
+        while True:
+            line = log.readline()
+            if not line:
+                if stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            found = PROGRESS.search(line.rstrip("\n"))
+            if found:
+                say(f"    {found.group(1) or found.group(2)}")
 
 
 @contextmanager
@@ -37,11 +59,16 @@ def output_to_log(path: Path):
     with open(path, "a", buffering=1) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        stop = threading.Event()
+        follower = threading.Thread(target=follow, args=(path, stop), daemon=True)
+        follower.start()
         try:
             yield
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            stop.set()
+            follower.join(timeout=5)
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             CONSOLE.close()

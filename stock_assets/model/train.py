@@ -252,7 +252,8 @@ def run(args, rank: int, world: int, pipes) -> None:
             save_checkpoint(state, folder / LATEST)
             if improved or not (folder / BEST).exists():
                 save_checkpoint(state, folder / BEST)
-        log(f"epoch {epoch}: train {train_loss:.5f} validation {val_loss:.5f}{' *' if improved else ''}")
+        model_name = "news model" if args.variant == "news" else "price-only model"
+        log(f"{model_name} epoch {epoch}: train {train_loss:.5f} validation {val_loss:.5f}{' *' if improved else ''}")
         stop = torch.tensor([bad_epochs >= args.patience], dtype=torch.int32)
         if world > 1:
             dist.broadcast(stop, src=0)

@@ -17,7 +17,23 @@ from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import DATA_ENGINEERING
 
 
-def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
+class ProgressLog:
+    """Logs `embedding n/N headlines, r/s, ETA s` at most every `every_s` seconds (and at the end)."""
+
+    def __init__(self, log, every_s: float = 10.0):
+        self.log, self.every_s = log, every_s
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every_s and done < total:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        self.log.info(f"embedding {done}/{total} headlines, {rate:.0f}/s, ETA {(total - done) / max(rate, 1e-9):.0f} s")
+
+
+def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None):
     """Vectors for `texts`: cached ones reused, the rest embedded once each and cached."""
     embedder = embedder_resource.load()
     cache = embedder_resource.cache()
@@ -26,7 +42,7 @@ def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str]):
     todo = {h: t for h, t in zip(hashes, texts) if h not in known}
     started = time.perf_counter()
     if todo:
-        fresh = embedder.embed(list(todo.values()))
+        fresh = embedder.embed(list(todo.values()), progress=progress)
         cache.put(embedder.model_id, list(todo), fresh.vectors, fresh.sentiment)
         for i, h in enumerate(todo):
             known[h] = (fresh.vectors[i], None if fresh.sentiment is None else fresh.sentiment[i])
@@ -57,7 +73,7 @@ def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, e
     """
     raw_news = raw_news if raw_news is not None else pd.DataFrame(columns=["id", "date", "symbol", "headline"])
     texts = raw_news["headline"].astype(str).tolist()
-    model, vectors, sentiment, embedded_now, seconds = embed_with_cache(embedder, texts)
+    model, vectors, sentiment, embedded_now, seconds = embed_with_cache(embedder, texts, ProgressLog(context.log))
     frame = pd.DataFrame(
         {
             "id": raw_news["id"].astype("str").to_numpy(),
