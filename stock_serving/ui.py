@@ -68,10 +68,25 @@ def sources(items: list[dict]) -> None:
     st.markdown("**Sources**\n\n" + "\n".join(lines) if lines else "_No sources._")
 
 
+def as_markdown(text: str) -> str:
+    """Keep the answer's line breaks; a line after a list item starts a new paragraph (else
+    Markdown would append it to the item)."""
+    lines = text.split("\n")
+    out = [lines[0]] if lines else []
+    for previous, line in zip(lines, lines[1:]):
+        if line.startswith("- ") or not line or not previous:
+            out.append(line)
+        elif previous.startswith("- "):
+            out.append("\n" + line)
+        else:
+            out[-1] += "  "  # a hard line break
+            out.append(line)
+    return "\n".join(out)
+
+
 def show(reply: dict) -> None:
     # the answer's own source list is shown below as links instead
-    text = reply["answer"].split("\n\nSources:\n")[0]
-    st.markdown(text.replace("\n", "  \n"))  # keep the answer's line breaks
+    st.markdown(as_markdown(reply["answer"].split("\n\nSources:\n")[0]))
     st.caption(f"LLM: {reply['llm'] or 'none (answer built from the forecast and headlines)'}")
     if reply.get("forecast"):
         chart(reply["forecast"])
