@@ -14,7 +14,9 @@ from stock_assets.ingest.checks import (
     NEWS_CHECKS,
     PRICE_CHECKS,
     check_specs,
+    missing_sessions,
     news_check_results,
+    off_calendar_result,
     price_check_results,
 )
 from stock_assets.ingest.news import normalize_finnhub_items
@@ -80,7 +82,15 @@ def raw_prices(
     )
     for r in restated:
         context.log.warning(f"rescaled to the stored basis: {r.describe()}")
+    off = market_calendar.non_sessions(window["date"])
+    dropped = {}
+    if off.any() and price_source.off_calendar_rows == "drop":
+        found = off_calendar_result(window)
+        dropped = found.metadata["off_calendar"].value
+        context.log.warning(f"dropped {int(off.sum())} rows: {found.description}")
+        window = window[~off].reset_index(drop=True)
     checks = list(price_check_results(window, start, end, now.date()))
+    gaps = missing_sessions(window, start, end)
     context.log.info(f"raw_prices {start}..{end}: {len(window)} rows from {price_source.source}")
     yield dg.Output(
         window,
@@ -89,6 +99,9 @@ def raw_prices(
             "source": price_source.source,
             "partitions": len(context.partition_keys),
             "restated_symbols": len(restated),
+            # sessions inside a symbol's own span without a row (halts): reported, not blocking
+            "missing_sessions": dg.MetadataValue.json(gaps),
+            "dropped_off_calendar_rows": dg.MetadataValue.json(dropped),
         },
     )
     yield from checks

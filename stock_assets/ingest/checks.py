@@ -14,6 +14,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from stock_assets import market_calendar
 from stock_assets.ingest.prices import PRICE_FIELDS
 
 PRICE_CHECKS = {
@@ -22,6 +23,7 @@ PRICE_CHECKS = {
     "ohlc_consistent": "low <= open, close <= high (warns: real Yahoo data has rare violations)",
     "dates_in_window": "every row's date lies inside the materialized partitions",
     "no_future_dates": "no session after today (New York)",
+    "sessions_only": "every row's date is an NYSE session (exchange calendar: weekends, holidays and closures have no prices)",
 }
 NEWS_CHECKS = {
     "unique_id": "one row per id",
@@ -62,6 +64,33 @@ def price_check_results(frame: pd.DataFrame, start: date, end: date, today: date
     yield _result("ohlc_consistent", frame[(frame["low"] > lo) | (frame["high"] < hi)], n)
     yield _result("dates_in_window", _outside(frame, start, end), n)
     yield _result("no_future_dates", frame[frame["date"] > pd.Timestamp(today)], n)
+    yield off_calendar_result(frame)
+
+
+def off_calendar_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """sessions_only, naming every symbol and (up to 10 of) its days that are not sessions."""
+    off = frame[market_calendar.non_sessions(frame["date"])][["symbol", "date"]]
+    result = _result("sessions_only", off, len(frame))
+    if off.empty:
+        return result
+    days = off.groupby("symbol")["date"].apply(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique())[:10]))
+    described = "; ".join(f"{symbol}: {listed}" for symbol, listed in days.items())
+    return dg.AssetCheckResult(check_name="sessions_only", passed=False, severity=result.severity,
+                               description=f"rows on days that are not NYSE sessions: {described}",
+                               metadata={**result.metadata, "off_calendar": dg.MetadataValue.json(days.to_dict())})
+
+
+def missing_sessions(frame: pd.DataFrame, start: date, end: date) -> dict[str, int]:
+    """Per symbol, the sessions between its first and last row in [start, end) without a row
+    (halts; listings and delistings fall outside a symbol's own span). Reported, never blocking."""
+    expected = market_calendar.sessions(start, end)
+    out = {}
+    for symbol, days in frame.groupby("symbol")["date"]:
+        span = expected[(expected >= days.min()) & (expected <= days.max())]
+        missing = int((~span.isin(pd.DatetimeIndex(days))).sum())
+        if missing:
+            out[str(symbol)] = missing
+    return out
 
 
 def news_check_results(frame: pd.DataFrame, start: date, end: date, now: pd.Timestamp) -> Iterator[dg.AssetCheckResult]:

@@ -44,6 +44,9 @@ class PriceSourceResource(dg.ConfigurableResource):
     overlap_days: int = Field(
         default=10, description="stored calendar days re-fetched to detect restated history"
     )
+    off_calendar_rows: str = Field(
+        default="fail", description="rows dated on a day that is not an NYSE session: `fail` (blocking check) or `drop` (with a warning)"
+    )
     max_attempts: int = Field(default=4, description="yfinance attempts for tickers that come back empty")
     backoff_seconds: float = Field(default=5.0, description="first retry delay; doubles each attempt")
 

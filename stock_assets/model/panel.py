@@ -74,6 +74,27 @@ def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, tes
     }
 
 
+def history_by_symbol(panel: Panel) -> dict[str, dict[str, int]]:
+    """Per symbol: sessions with a close, the longest run of consecutive ones, and windows."""
+    counts = np.bincount(panel.windows["symbol"], minlength=len(panel.symbols)) if len(panel.symbols) else []
+    out = {}
+    for i, symbol in enumerate(panel.symbols):
+        finite = np.isfinite(panel.close[:, i]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite, [0]])))
+        longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+        out[symbol] = {"sessions": int(finite.sum()), "longest_run": longest, "windows": int(counts[i])}
+    return out
+
+
+def no_windows_message(panel: Panel, split: str = "train") -> str:
+    """Why there is no window: each needs WINDOW + HORIZON consecutive sessions with a close."""
+    history = history_by_symbol(panel)
+    listed = ", ".join(f"{s} {h['sessions']} sessions (longest run {h['longest_run']})" for s, h in sorted(history.items())[:20])
+    return (f"no {split} windows: a window needs {WINDOW + HORIZON} consecutive NYSE sessions with a close, inside one "
+            f"split (validation from {panel.meta.get('validation_start')}, test from {panel.meta.get('test_start')}); "
+            f"per symbol: {listed or 'no symbols'}. Materialize more price history or move the split dates.")
+
+
 def resplit(panel: Panel, validation_start: str, test_start: str, test_end: str | None = None) -> Panel:
     """The same panel with its windows split at other dates (a walk-forward fold)."""
     if not validation_start < test_start or (test_end is not None and not test_start < test_end):

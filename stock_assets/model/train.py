@@ -29,7 +29,7 @@ from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_c
 from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, news_earns_its_place
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import SIZES, ModelConfig, Outputs, StockPredictor, build_model, price_features
-from stock_assets.model.panel import WindowDataset, load_panel, resplit
+from stock_assets.model.panel import WindowDataset, load_panel, no_windows_message, resplit
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -186,7 +186,7 @@ def run(args, rank: int, world: int, pipes) -> None:
         panel = resplit(panel, args.validation_start or panel.meta["validation_start"], args.test_start, args.test_end)
     train_set, val_set, test_set = (WindowDataset(panel, s) for s in ("train", "validation", "test"))
     if not len(train_set):
-        raise SystemExit(f"no training windows in {args.panel}: materialize more price history")
+        raise SystemExit(f"{args.panel}: {no_windows_message(panel)}")
     folder = args.checkpoints if args.variant == "news" else args.checkpoints / "price_only"
     model = build_model(args.size, panel.news_dim, use_news=args.variant == "news")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)

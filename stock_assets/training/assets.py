@@ -8,7 +8,7 @@ import pandas as pd
 from stock_assets.automation import when_upstream_changed
 from stock_assets.lake import LakeResource, local_home
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
-from stock_assets.model.panel import SPLITS, save_panel
+from stock_assets.model.panel import SPLITS, history_by_symbol, no_windows_message, save_panel
 from stock_assets.news.assets import news_embeddings
 from stock_assets.news.columns import embedding_matrix
 from stock_assets.partitions import daily_partitions_def
@@ -71,6 +71,12 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
     )
     folder = save_panel(panel_root(), panel)
     split_counts = {name: int((panel.windows["split"] == code).sum()) for name, code in SPLITS.items()}
+    history = history_by_symbol(panel)
+    short = sorted(s for s, h in history.items() if not h["windows"])
+    if not split_counts["train"]:
+        context.log.warning(no_windows_message(panel))
+    table = "\n".join(["| symbol | sessions with a close | longest run | windows |", "|---|---|---|---|"]
+                      + [f"| {s} | {h['sessions']} | {h['longest_run']} | {h['windows']} |" for s, h in history.items()])
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(folder)),
@@ -84,6 +90,9 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
             "validation_start": panel.meta["validation_start"],
             "test_start": panel.meta["test_start"],
             "panel_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 2),
+            "windows_by_symbol": dg.MetadataValue.md(table),
+            "symbols_without_windows": ", ".join(short) or "none",
+            "rows_off_calendar": dg.MetadataValue.json(panel.meta.get("rows_off_calendar", {})),
         }
     )
 

@@ -11,22 +11,14 @@ soon as no later day can add to it, so memory stays at sessions x symbols x D (f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import time
 
 import numpy as np
 import pandas as pd
 
+from stock_assets import market_calendar
 from stock_assets.ingest.news import MARKET
-from stock_assets.market_calendar import NEW_YORK
+from stock_assets.market_calendar import session_close_times  # noqa: F401 - the alignment's clock
 from stock_assets.model.panel import Panel, index_windows
-
-SESSION_CLOSE = time(16, 0)
-
-
-def session_close_times(sessions: pd.DatetimeIndex) -> np.ndarray:
-    """UTC nanoseconds of each session's 16:00 New York close."""
-    closes = (sessions + pd.Timedelta(hours=16)).tz_localize(NEW_YORK).tz_convert("UTC")
-    return closes.as_unit("ns").asi8
 
 
 def align_to_sessions(published_at: pd.Series, close_ns: np.ndarray) -> np.ndarray:
@@ -97,13 +89,24 @@ class NewsAccumulator:
         return self.buffer[: self.used]
 
 
-def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
-    """Adjusted closes [sessions, symbols] (NaN where a symbol did not trade): adjusted so that
-    splits and dividends do not look like price moves."""
+def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray, dict[str, list[str]]]:
+    """Adjusted closes [sessions, symbols] on the exchange calendar's sessions from the first to
+    the last price day (NaN where a symbol did not trade: before its listing, after a delisting,
+    on a halt), and the rows dropped because their day is not a session {symbol: [days]}.
+    Adjusted, so that splits and dividends do not look like price moves; on the calendar, so one
+    symbol's stray rows cannot put gaps into every other symbol's series."""
     prices = prices[prices["symbol"] != MARKET]
-    table = prices.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="last").sort_index()
-    sessions = pd.DatetimeIndex(table.index).normalize()
-    return sessions, [str(s) for s in table.columns], table.to_numpy(dtype=np.float32)
+    days = pd.to_datetime(prices["date"]).dt.normalize()
+    off = market_calendar.non_sessions(days)
+    dropped: dict[str, list[str]] = {}
+    for symbol, day in zip(prices["symbol"][off], days[off]):
+        dropped.setdefault(str(symbol), []).append(day.strftime("%Y-%m-%d"))
+    kept = prices[~off].assign(date=days[~off])
+    if kept.empty:
+        return pd.DatetimeIndex([]), [], np.zeros((0, 0), np.float32), dropped
+    sessions = market_calendar.sessions(kept["date"].min().date(), kept["date"].max().date() + pd.Timedelta(days=1))
+    table = kept.pivot_table(index="date", columns="symbol", values="adj_close", aggfunc="last").reindex(sessions)
+    return sessions, [str(s) for s in table.columns], table.to_numpy(dtype=np.float32), dropped
 
 
 def build_panel(
@@ -120,7 +123,9 @@ def build_panel(
     used when there is no news at all."""
     if prices.empty:
         raise ValueError("raw_prices is empty: materialize some price partitions first")
-    sessions, symbols, close = price_matrix(prices)
+    sessions, symbols, close, dropped = price_matrix(prices)
+    if not symbols:
+        raise ValueError(f"raw_prices has no row on an NYSE session (rows on other days: {dropped})")
     column = {s: i for i, s in enumerate(symbols)}
     close_ns = session_close_times(sessions)
     news = NewsAccumulator(len(sessions), len(symbols), news_per_session)
@@ -164,5 +169,6 @@ def build_panel(
         "news_per_session": news_per_session,
         "market_news": market_news,
         "headlines_after_last_session": pending_after_last,
+        "rows_off_calendar": {k: v[:10] for k, v in dropped.items()},  # dropped: not NYSE sessions
     }
     return Panel(sessions_d, symbols, close, news.slot, news.count, vectors, windows, meta)

@@ -4,6 +4,7 @@ import hashlib
 import re
 import shutil
 
+import pandas as pd
 import pytest
 
 from stock_assets.ingest.assets import raw_news, raw_prices
@@ -123,3 +124,30 @@ def test_a_failed_rerun_keeps_the_good_files(tmp_path, replay_copy):
     assert not run_prices(lake, {"replay_dir": str(replay_copy)}).success
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (lake / "raw_prices").iterdir()}
     assert after == before
+
+
+def saturday_row(lines: list[str]) -> list[str]:
+    """A copy of 2014-01-10's row dated Saturday 2014-01-11."""
+    friday = next(line for line in lines if line.startswith("2014-01-10,"))
+    at = lines.index(friday)
+    return lines[: at + 1] + ["2014-01-11" + friday[10:]] + lines[at + 1 :]
+
+
+def test_a_row_on_a_saturday_fails_the_check_naming_symbol_and_day(tmp_path, replay_copy):
+    edit_csv(replay_copy / "prices" / "MSFT.csv", saturday_row)
+    lake = tmp_path / "lake"
+    result = run_prices(lake, {"replay_dir": str(replay_copy)})
+    assert not result.success  # blocking: nothing downstream runs on it
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "sessions_only")
+    assert not check.passed and check.description == "rows on days that are not NYSE sessions: MSFT: 2014-01-11"
+    assert check.metadata["off_calendar"].value == {"MSFT": "2014-01-11"}
+
+
+def test_drop_mode_removes_off_calendar_rows_with_a_warning(tmp_path, replay_copy):
+    edit_csv(replay_copy / "prices" / "MSFT.csv", saturday_row)
+    lake = tmp_path / "lake"
+    result = run_prices(lake, {"replay_dir": str(replay_copy), "off_calendar_rows": "drop"})
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations() if c.check_name != "ohlc_consistent")
+    assert pd.read_parquet(lake / "raw_prices" / "2014-01-11.parquet").empty  # a Saturday: an empty, valid day
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["dropped_off_calendar_rows"].value == {"MSFT": "2014-01-11"}

@@ -32,7 +32,7 @@ def test_three_months_is_one_run_with_one_file_per_day(backfilled):
     assert lake_files(lake, "raw_prices") == [f"{d}.parquet" for d in days]
     assert lake_files(lake, "raw_news") == [f"{d}.parquet" for d in days]
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 9 and all(c.passed for c in checks)
+    assert len(checks) == 10 and all(c.passed for c in checks)  # 6 price + 4 news checks
 
 
 def test_aapl_has_exactly_the_replay_trading_days(backfilled, replay_dir):

@@ -1,11 +1,14 @@
 """The training panel: news alignment without look-ahead, date splits, a hand-checked window."""
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from stock_assets import market_calendar
 from stock_assets.ingest.prices import ReplayPriceSource
-from stock_assets.model.panel import SPLITS, WindowDataset, load_panel, save_panel
+from stock_assets.model.panel import SPLITS, WindowDataset, history_by_symbol, load_panel, no_windows_message, save_panel
 from stock_assets.training.windows import align_to_sessions, build_panel, session_close_times
 
 DIM = 4
@@ -93,3 +96,35 @@ def test_hand_computed_window_from_replay(prices, replay_dir, tmp_path):
     assert float(news.abs().sum()) == pytest.approx(float(np.abs(vector).sum()), rel=1e-3)
     assert panel.watermark == "2014-12-31" and panel.meta["headlines_after_last_session"] == 0
     assert int((panel.windows["split"] == SPLITS["test"]).sum()) > 0
+
+
+def test_one_bad_symbol_cannot_empty_the_panel():
+    """One symbol with rows on non-session days and another with a 3-day gap: every other symbol
+    keeps every window, the gappy one loses only the windows that cross its gap."""
+    days = market_calendar.sessions(date(2014, 1, 1), date(2014, 7, 1))
+    rows = []
+    for symbol in ("AAA", "BBB", "GAP", "ODD"):
+        for i, day in enumerate(days):
+            rows.append({"date": day, "symbol": symbol, "adj_close": 100.0 + i})
+    saturdays = pd.date_range("2014-02-01", periods=6, freq="7D")
+    rows += [{"date": d, "symbol": "ODD", "adj_close": 1.0} for d in saturdays]
+    gap = set(days[60:63])
+    prices = pd.DataFrame([r for r in rows if not (r["symbol"] == "GAP" and r["date"] in gap)])
+    panel = build_panel(prices, [], news_dim=4, validation_start="2014-06-01", test_start="2014-06-20")
+    assert list(panel.sessions) == list(days.to_numpy().astype("datetime64[D]"))  # the calendar's, no Saturday
+    assert panel.meta["rows_off_calendar"] == {"ODD": [d.strftime("%Y-%m-%d") for d in saturdays]}
+    counts = history_by_symbol(panel)
+    full = counts["AAA"]["windows"]
+    assert full > 0 and counts["BBB"]["windows"] == full and counts["ODD"]["windows"] == full
+    # windows need 35 consecutive closes: those that touch the 3 missing sessions are gone, no others
+    assert counts["GAP"]["windows"] == full - 37
+    assert counts["GAP"]["sessions"] == len(days) - 3 and counts["GAP"]["longest_run"] == len(days) - 63
+
+
+def test_no_windows_says_which_symbols_had_how_much_history():
+    days = market_calendar.sessions(date(2014, 1, 1), date(2014, 2, 1))
+    prices = pd.DataFrame([{"date": d, "symbol": s, "adj_close": 10.0} for s in ("AAA", "BBB") for d in days[: 12 if s == "AAA" else 5]])
+    panel = build_panel(prices, [], news_dim=4)
+    message = no_windows_message(panel)
+    assert "a window needs 35 consecutive NYSE sessions" in message
+    assert "AAA 12 sessions (longest run 12)" in message and "BBB 5 sessions (longest run 5)" in message
