@@ -126,7 +126,10 @@ class FinnhubNewsSource:
         backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limiter: Any | None = None,
     ):
+        """`limiter`: anything with acquire(); the resource passes the budget shared across
+        processes (limits.SharedRateLimiter); without one, an in-process sliding window."""
         if not api_key and client is None:
             raise SourceError(
                 "FINNHUB_API_KEY is not set: export it (a free key from finnhub.io) or choose "
@@ -139,34 +142,50 @@ class FinnhubNewsSource:
         self._client, self._key = client, api_key or ""
         self.chunk_days, self.max_attempts, self.backoff_seconds = chunk_days, max_attempts, backoff_seconds
         self._sleep = sleep
-        self.limiter = RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep)
+        self.limiter = limiter or RateLimiter(calls_per_minute, 60.0, clock=clock, sleep=sleep)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs) -> list[dict]:
+        """One API call under the rate limit; 429, 5xx and network errors are retried with
+        exponential backoff (tenacity); other errors, or the last attempt, name the call."""
         import finnhub
         import requests
+        from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-        for attempt in range(1, self.max_attempts + 1):
-            self.limiter.acquire()
-            try:
-                answer = fn(**kwargs)
-            except finnhub.FinnhubAPIException as exc:
-                retryable = exc.status_code == 429 or exc.status_code >= 500
-                problem = f"HTTP {exc.status_code}: {self._scrub(str(exc.message))}"
-            except requests.RequestException as exc:
-                retryable, problem = True, self._scrub(f"{type(exc).__name__}: {exc}")
-            else:
-                if not isinstance(answer, list):
-                    raise SourceError(f"Finnhub {what}: expected a list of items, got {type(answer).__name__}")
-                return answer
-            if not retryable or attempt == self.max_attempts:
-                raise SourceError(f"Finnhub {what} failed after {attempt} attempt(s): {problem}") from None
-            delay = self.backoff_seconds * 2 ** (attempt - 1)
-            log.warning("Finnhub %s: %s; retrying in %.0fs", what, problem, delay)
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, finnhub.FinnhubAPIException):
+                return exc.status_code == 429 or exc.status_code >= 500
+            return isinstance(exc, requests.RequestException)
+
+        def problem(exc: BaseException) -> str:
+            if isinstance(exc, finnhub.FinnhubAPIException):
+                return f"HTTP {exc.status_code}: {self._scrub(str(exc.message))}"
+            return self._scrub(f"{type(exc).__name__}: {exc}")
+
+        def warn(state) -> None:
+            log.warning("Finnhub %s: %s; retrying in %.0fs", what, problem(state.outcome.exception()), state.next_action.sleep)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(multiplier=self.backoff_seconds, exp_base=2, min=0, max=3600),
+            retry=retry_if_exception(retryable), sleep=self._sleep, before_sleep=warn, reraise=False,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.limiter.acquire()
+                    answer = fn(**kwargs)
+        except RetryError as exhausted:
+            last = exhausted.last_attempt
+            raise SourceError(f"Finnhub {what} failed after {last.attempt_number} attempt(s): {problem(last.exception())}") from None
+        except (finnhub.FinnhubAPIException, requests.RequestException) as exc:  # not retryable
+            raise SourceError(f"Finnhub {what} failed after {retrying.statistics.get('attempt_number', 1)} attempt(s): "
+                              f"{problem(exc)}") from None
+        if not isinstance(answer, list):
+            raise SourceError(f"Finnhub {what}: expected a list of items, got {type(answer).__name__}")
+        return answer
 
     def fetch(self, symbols: Sequence[str], start: date, end: date) -> list[tuple[str, dict]]:
         tagged: list[tuple[str, dict]] = []

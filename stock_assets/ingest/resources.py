@@ -10,6 +10,7 @@ from pydantic import Field
 from stock_assets.config import NEWS_SOURCES, PRICE_SOURCES
 from stock_assets.ingest.adjustments import POLICIES
 from stock_assets.ingest.errors import SourceError
+from stock_assets.ingest.limits import SharedRateLimiter, budget_name
 from stock_assets.ingest.news import (
     MARKET,
     FinnhubNewsSource,
@@ -23,6 +24,7 @@ from stock_assets.ingest.prices import (
     SyntheticPriceSource,
     YFinancePriceSource,
 )
+from stock_assets.lake import local_home
 
 
 def _require_replay_dir(replay_dir: str | None, kind: str) -> str:
@@ -79,11 +81,16 @@ class NewsSourceResource(dg.ConfigurableResource):
     def build(self) -> NewsSource:
         if self.source == "finnhub":
             # Read at run time from the environment (a k8s Secret on the cluster), never from config.
+            key = os.environ.get("FINNHUB_API_KEY")
+            # one budget per key for every run on this machine (STOCK_HOME/limits)
+            shared = SharedRateLimiter(self.calls_per_minute, 60.0, local_home() / "limits" / "finnhub.sqlite",
+                                       budget_name(key)) if key else None
             return FinnhubNewsSource(
-                os.environ.get("FINNHUB_API_KEY"),
+                key,
                 calls_per_minute=self.calls_per_minute,
                 max_attempts=self.max_attempts,
                 backoff_seconds=self.backoff_seconds,
+                limiter=shared,
             )
         if self.source == "replay":
             return ReplayNewsSource(_require_replay_dir(self.replay_dir, "news"))
