@@ -1,6 +1,7 @@
 """Ingest -> training windows on the whole replay universe (88 companies + SPY, prices 2012-09..2017-09,
 106,338 texts 2014-2015) through the real assets, in a child process per step so each step's peak
-memory is its own. Embeddings come from the cache when eval_replay.py ran before (say so below).
+memory is its own. STOCK_HOME defaults to .stock_home/bench_panel: the first run embeds every
+text, a second run measures the incremental path (everything cached).
 
     .venv/bin/python bench/bench_panel.py [--embedder minilm]
 
@@ -28,7 +29,7 @@ from stock_assets.definitions import build_definitions
 defs = build_definitions()
 by_name = {{a.key.to_user_string(): a for a in defs.assets}}
 names, selection = {names!r}, {selection!r}
-tags = {{"dagster/asset_partition_range_start": "2012-09-01", "dagster/asset_partition_range_end": "2017-09-01"}} if {ranged!r} else {{}}
+tags = {{"dagster/asset_partition_range_start": "2012-09-01", "dagster/asset_partition_range_end": "2017-08-31"}} if {ranged!r} else {{}}
 started = time.perf_counter()
 result = dg.materialize([by_name[n] for n in names], selection=[by_name[n] for n in selection], resources=defs.resources, tags=tags)
 meta = {{e.asset_key.to_user_string(): {{k: v.value for k, v in e.materialization.metadata.items() if isinstance(v.value, (int, float, str))}}
@@ -40,13 +41,15 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "meta": meta}}))
 def step(names, selection, ranged) -> dict:
     """Run one materialization in a child; its own peak RSS from wait4 (KiB on Linux)."""
     code = STEP.format(repo=str(REPO), names=names, selection=selection, ranged=ranged)
-    with open(os.devnull, "w") as quiet, subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+    log = Path(os.environ["STOCK_HOME"]) / "bench_panel.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as quiet, subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                                          stderr=quiet, text=True, env=os.environ) as child:
         output = child.stdout.read()
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
-        raise SystemExit(f"step {selection} failed (exit {child.returncode})")
+        raise SystemExit(f"step {selection} failed (exit {child.returncode}); see {log}")
     result = json.loads(output.strip().splitlines()[-1])
     result["peak_gib"] = usage.ru_maxrss / 2**20
     return result
@@ -60,7 +63,7 @@ def main() -> None:
     os.environ.update(STOCK_PRICE_SOURCE="replay", STOCK_NEWS_SOURCE="replay", STOCK_REPLAY_DIR=str(REPLAY),
                       STOCK_SYMBOLS=",".join(symbols), STOCK_EMBEDDER=args.embedder, STOCK_START_DATE="2012-09-01",
                       STOCK_END_DATE="2017-09-01")
-    os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
+    os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "bench_panel"))
     ingest = step(["raw_prices", "raw_news", "news_embeddings"], ["raw_prices", "raw_news", "news_embeddings"], True)
     panel = step(["raw_prices", "raw_news", "news_embeddings", "training_windows"], ["training_windows"], False)
     emb, win = ingest["meta"]["news_embeddings"], panel["meta"]["training_windows"]

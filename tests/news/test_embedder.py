@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stock_assets.news.cache import EmbeddingCache
-from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder, cosine_rows, hash_text
+from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder, cosine_rows, cpu_has_native_bf16, hash_text
 from stock_assets.news.random_bert import save_random_bert
 
 HEADLINES = [
@@ -42,9 +42,12 @@ def test_model_without_head_gives_vectors_only(tmp_path):
 
 
 def test_int8_variant_is_used_only_when_it_matches_fp32(tiny_bert, tmp_path):
-    fast = TextEmbedder(str(tiny_bert), onnx_dir=tmp_path / "onnx")
+    fast = TextEmbedder(str(tiny_bert), precision="int8", onnx_dir=tmp_path / "onnx")
     reference = TextEmbedder(str(tiny_bert), precision="fp32")
     assert fast.variant == "onnx-int8" and fast.model_id.endswith("/onnx-int8")
+    # auto: native bf16 where the CPU has it (AVX-512 bf16 / AMX), else the guarded int8 path
+    auto = TextEmbedder(str(tiny_bert), onnx_dir=tmp_path / "onnx")
+    assert auto.variant == ("torch-bf16" if cpu_has_native_bf16() else "onnx-int8")
     assert fast.model_id.split("/")[0] == reference.model_id.split("/")[0]  # same weights fingerprint
     a, b = fast.embed(HEADLINES), reference.embed(HEADLINES)
     assert cosine_rows(a.vectors, b.vectors).min() >= 0.999
