@@ -54,3 +54,13 @@ def test_sessions_are_the_exchange_calendar_over_a_decade():
     spans = market_calendar.sessions(date(2008, 1, 1), date(2018, 1, 1))
     assert len(spans) == 2518 and not market_calendar.non_sessions(spans).any()
     assert np.all(np.diff(spans.asi8) > 0)
+
+
+def test_the_daily_run_for_a_closure_day_succeeds_with_zero_rows(tmp_path):
+    from stock_assets.ingest.assets import raw_prices
+    from tests.conftest import lake_resources, materialize_range
+
+    resources = lake_resources(tmp_path / "lake", price={"source": "synthetic", "symbols": ["AAPL", "MSFT"]})
+    result = materialize_range([raw_prices], resources, "2018-12-05", "2018-12-05")
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    assert pd.read_parquet(tmp_path / "lake" / "raw_prices" / "2018-12-05.parquet").empty
