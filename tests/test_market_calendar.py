@@ -56,11 +56,13 @@ def test_sessions_are_the_exchange_calendar_over_a_decade():
     assert np.all(np.diff(spans.asi8) > 0)
 
 
-def test_the_daily_run_for_a_closure_day_succeeds_with_zero_rows(tmp_path):
+def test_the_daily_run_for_a_weekday_without_a_session_succeeds_with_zero_rows(tmp_path):
+    """2015-07-03, Independence Day observed (the tests' partitions are 2014-2015; the unscheduled
+    closures are covered above at calendar and source level)."""
     from stock_assets.ingest.assets import raw_prices
     from tests.conftest import lake_resources, materialize_range
 
     resources = lake_resources(tmp_path / "lake", price={"source": "synthetic", "symbols": ["AAPL", "MSFT"]})
-    result = materialize_range([raw_prices], resources, "2018-12-05", "2018-12-05")
+    result = materialize_range([raw_prices], resources, "2015-07-03", "2015-07-03")
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
-    assert pd.read_parquet(tmp_path / "lake" / "raw_prices" / "2018-12-05.parquet").empty
+    assert pd.read_parquet(tmp_path / "lake" / "raw_prices" / "2015-07-03.parquet").empty
