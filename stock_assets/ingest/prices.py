@@ -134,27 +134,36 @@ class YFinancePriceSource:
         self._sleep = sleep
 
     def fetch(self, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+        from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
         from yfinance.exceptions import YFRateLimitError
 
         expect_rows = len(market_calendar.sessions(start, end)) > 0
-        pending, found = list(symbols), {}
-        for attempt in range(1, self.max_attempts + 1):
+        found: dict[str, pd.DataFrame] = {}
+
+        def download_pending() -> list[str]:
+            """One bulk download of the tickers still missing; returns those still missing."""
+            pending = [s for s in symbols if s not in found]
             try:
                 raw = self._download(pending, start, end)
             except YFRateLimitError:
                 raw = None
-                log.warning("yfinance rate limit (attempt %d/%d)", attempt, self.max_attempts)
+                log.warning("yfinance rate limit")
             for symbol, frame in split_yfinance_download(raw, pending).items():
                 prices = within(normalize_yahoo_frame(frame, symbol, f"yfinance {symbol}"), start, end)
                 if len(prices):
                     found[symbol] = prices
-            pending = [s for s in pending if s not in found]
-            if not pending or not expect_rows:
-                break
-            if attempt < self.max_attempts:
-                delay = self.backoff_seconds * 2 ** (attempt - 1)
-                log.warning("yfinance: no prices for %s; retrying in %.0fs", pending, delay)
-                self._sleep(delay)
+            return [s for s in pending if s not in found]
+
+        def warn(state) -> None:
+            log.warning("yfinance: no prices for %s; retrying in %.0fs", state.outcome.result(), state.next_action.sleep)
+
+        # Retry only while sessions were expected and tickers came back empty (a closure day has none).
+        pending = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(multiplier=self.backoff_seconds, exp_base=2, min=0, max=3600),
+            retry=retry_if_result(lambda missing: bool(missing) and expect_rows),
+            sleep=self._sleep, before_sleep=warn, retry_error_callback=lambda state: state.outcome.result(),
+        )(download_pending)
         if pending and expect_rows:
             raise SourceError(
                 f"yfinance returned no prices for {pending} between {start} and {end} "
