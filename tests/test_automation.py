@@ -49,16 +49,20 @@ def test_after_the_close_the_day_then_the_chain_are_requested_once(tmp_path, rep
         assert not {"raw_prices", "raw_news", "training_windows", "model_checkpoint"} & set(requested(again))
 
 
-def test_no_tick_on_weekends():
+def test_weekends_fetch_news_but_no_prices():
+    """Weekend headlines belong to Monday's session, so raw_news ticks every evening; prices only on weekdays."""
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=datetime(2015, 3, 7, 17, 0, tzinfo=NY))
         saturday = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
                                                      evaluation_time=datetime(2015, 3, 7, 18, 30, tzinfo=NY))
-        assert requested(saturday) == {}
+        assert requested(saturday) == {"raw_news": ["2015-03-06"]}  # the latest complete day (tests: end_offset 0)
 
 
 def test_raw_assets_have_freshness_policies_and_the_sensors_exist():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
     assert specs["raw_prices"].freshness_policy is not None and specs["raw_news"].freshness_policy is not None
+    # prices are due each weekday evening (a weekend is not stale); news within 36 h, every day
+    assert specs["raw_prices"].freshness_policy.deadline_cron == "0 20 * * 1-5"
+    assert specs["raw_news"].freshness_policy.fail_window.to_timedelta().total_seconds() == 36 * 3600
     assert all(specs[k].automation_condition is not None for k in CHAIN)
     assert {s.name for s in defs.sensors} >= {"triton_deploy_sensor", "chatbot_redeploy_sensor"}

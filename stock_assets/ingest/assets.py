@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from stock_assets import market_calendar
-from stock_assets.automation import daily_after_close, raw_freshness
+from stock_assets.automation import daily_after_close, every_evening, price_freshness, raw_freshness
 from stock_assets.ingest.adjustments import reconcile
 from stock_assets.ingest.checks import (
     NEWS_CHECKS,
@@ -51,7 +51,7 @@ def drop_unclosed_session(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
     kinds={"pandas", "parquet"},
     check_specs=check_specs("raw_prices", PRICE_CHECKS),
     automation_condition=daily_after_close,
-    freshness_policy=raw_freshness,
+    freshness_policy=price_freshness,
 )
 def raw_prices(
     context: dg.AssetExecutionContext, price_source: PriceSourceResource, lake: LakeResource
@@ -114,7 +114,7 @@ def raw_prices(
     group_name="ingest",
     kinds={"pandas", "parquet"},
     check_specs=check_specs("raw_news", NEWS_CHECKS),
-    automation_condition=daily_after_close,
+    automation_condition=every_evening,
     freshness_policy=raw_freshness,
 )
 def raw_news(context: dg.AssetExecutionContext, news_source: NewsSourceResource):
