@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+from stock_serving.llm import LLMError
+
 # Short and single-purpose: a 135M model follows one plain instruction, and echoes long ones.
 SYSTEM = "You summarize news headlines in two short sentences."
 TASK = "In two sentences, what do these headlines say about {subject}? Do not give advice."
@@ -88,8 +90,6 @@ def compose_answer(forecast: dict | None, sources: list[dict], summary: str | No
 def answer(llm, question: str, forecast: dict | None, sources: list[dict]) -> tuple[str, str | None]:
     """(the answer, the LLM model that summarized the news or None). Without a reachable LLM, or
     when its summary is empty once cleaned, the answer is the facts and the quoted sources."""
-    from stock_serving.llm import LLMError
-
     summary = None
     if sources and llm.configured:
         try:

@@ -29,10 +29,6 @@ def normalized(text: str) -> str:
     return " ".join(re.findall(r"[a-z]+", text))
 
 
-def fingerprint(text: str) -> str:
-    return hashlib.sha1(normalized(text).encode()).hexdigest()
-
-
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 

@@ -280,19 +280,17 @@ def calibrate(model: StockPredictor, val_set: WindowDataset) -> tuple[dict, dict
     shrinkage and the interval scale. Returns (the calibration record, the validation outputs
     of the graph as calibrated)."""
     validation = collect(model, val_set)
+    alpha = fit_shrinkage(validation["mean"], validation["actual"], validation["end"])
     record: dict = {}
     if model.config.use_news:
         model.news_weight.fill_(0.0)
         masked = collect(model, val_set)
-        losses = []
-        for raw in (validation, masked):
-            alpha = fit_shrinkage(raw["mean"], raw["actual"], raw["end"])
-            losses.append(np.abs(alpha[None, :] * raw["mean"] - raw["actual"]).mean(axis=1))
+        masked_alpha = fit_shrinkage(masked["mean"], masked["actual"], masked["end"])
+        losses = [np.abs(a[None, :] * raw["mean"] - raw["actual"]).mean(axis=1) for a, raw in ((alpha, validation), (masked_alpha, masked))]
         keep, share = news_earns_its_place(losses[0], losses[1], validation["end"])
         model.news_weight.fill_(1.0 if keep else 0.0)
-        validation = validation if keep else masked
+        validation, alpha = (validation, alpha) if keep else (masked, masked_alpha)
         record.update(news_used=bool(keep), news_helped_share=round(share, 3))
-    alpha = fit_shrinkage(validation["mean"], validation["actual"], validation["end"])
     model.shrinkage.copy_(torch.from_numpy(alpha))
     point = alpha[None, :] * validation["mean"]
     scale = fit_interval_scale(point, validation["lower"], validation["upper"], validation["actual"])
