@@ -19,15 +19,15 @@ MAX_SENTENCES = 3
 
 
 def describe_skill(skill: dict | None) -> str:
-    """The served version's measured skill, in words an analyst can weigh the forecast by."""
+    """The served version's measured skill, as a sentence an analyst can weigh the forecast by."""
     if not skill or skill.get("skill") is None:
-        return "its measured skill is not recorded"
-    text = (f"measured on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}): "
+        return "The model's measured skill is not recorded."
+    text = (f"The model was measured on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}): "
             f"skill {100 * skill['skill']:+.2f} % against the random walk (5-day log-return MAE), "
             f"80 % interval coverage {100 * skill['coverage_80']:.0f} %")
     if abs(skill["skill"]) < 1e-9:
         text += "; the model found no reliable signal, so its central forecast is the last close (random walk)"
-    return text
+    return text + "."
 
 
 def format_forecast(forecast: dict | None) -> str:
@@ -40,8 +40,7 @@ def format_forecast(forecast: dict | None) -> str:
              f"{forecast['model_version']}) for the next {len(forecast['forecast'])} sessions, with 80 % intervals:"]
     lines += [f"- {p['date']}: {p['close']:.2f}" + (f" ({p['low']:.2f} to {p['high']:.2f})" if "low" in p else "")
               for p in forecast["forecast"]]
-    skill = describe_skill(forecast.get("model_skill"))
-    lines.append(f"The model was {skill}." if skill.startswith("measured") else f"The model's {skill.removeprefix('its ')}.")
+    lines.append(describe_skill(forecast.get("model_skill")))
     return "\n".join(lines)
 
 

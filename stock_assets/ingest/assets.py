@@ -14,9 +14,10 @@ from stock_assets.ingest.checks import (
     NEWS_CHECKS,
     PRICE_CHECKS,
     check_specs,
+    describe_off_calendar,
     missing_sessions,
     news_check_results,
-    off_calendar_result,
+    off_calendar_days,
     price_check_results,
 )
 from stock_assets.ingest.news import normalize_finnhub_items
@@ -82,13 +83,13 @@ def raw_prices(
     )
     for r in restated:
         context.log.warning(f"rescaled to the stored basis: {r.describe()}")
-    off = market_calendar.non_sessions(window["date"])
     dropped = {}
-    if off.any() and price_source.off_calendar_rows == "drop":
-        found = off_calendar_result(window)
-        dropped = found.metadata["off_calendar"].value
-        context.log.warning(f"dropped {int(off.sum())} rows: {found.description}")
-        window = window[~off].reset_index(drop=True)
+    if price_source.off_calendar_rows == "drop":
+        off = market_calendar.non_sessions(window["date"])
+        if off.any():
+            dropped = off_calendar_days(window)
+            context.log.warning(f"dropped {int(off.sum())} rows: {describe_off_calendar(dropped)}")
+            window = window[~off].reset_index(drop=True)
     checks = list(price_check_results(window, start, end, now.date()))
     gaps = missing_sessions(window, start, end)
     context.log.info(f"raw_prices {start}..{end}: {len(window)} rows from {price_source.source}")

@@ -41,12 +41,12 @@ def check_specs(asset: str, checks: dict[str, str]) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _result(name: str, bad: pd.DataFrame, total: int) -> dg.AssetCheckResult:
-    metadata: dict = {"failing_rows": len(bad), "rows_checked": total}
+def _result(name: str, bad: pd.DataFrame, total: int, description: str | None = None, **extra) -> dg.AssetCheckResult:
+    metadata: dict = {"failing_rows": len(bad), "rows_checked": total, **extra}
     if len(bad):
         metadata["examples"] = dg.MetadataValue.md(bad.head(5).to_markdown(index=False))
     severity = dg.AssetCheckSeverity.WARN if name in WARN_ONLY else dg.AssetCheckSeverity.ERROR
-    return dg.AssetCheckResult(check_name=name, passed=bad.empty, severity=severity, metadata=metadata)
+    return dg.AssetCheckResult(check_name=name, passed=bad.empty, severity=severity, metadata=metadata, description=description)
 
 
 def _outside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
@@ -67,17 +67,24 @@ def price_check_results(frame: pd.DataFrame, start: date, end: date, today: date
     yield off_calendar_result(frame)
 
 
+def off_calendar_days(frame: pd.DataFrame) -> dict[str, str]:
+    """{symbol: up to 10 of its days that are not NYSE sessions}, for the rows that have any."""
+    off = frame[market_calendar.non_sessions(frame["date"])]
+    listed = off.groupby("symbol")["date"].apply(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique())[:10]))
+    return {str(symbol): days for symbol, days in listed.items()}
+
+
+def describe_off_calendar(days: dict[str, str]) -> str:
+    return "rows on days that are not NYSE sessions: " + "; ".join(f"{symbol}: {listed}" for symbol, listed in days.items())
+
+
 def off_calendar_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
     """sessions_only, naming every symbol and (up to 10 of) its days that are not sessions."""
     off = frame[market_calendar.non_sessions(frame["date"])][["symbol", "date"]]
-    result = _result("sessions_only", off, len(frame))
     if off.empty:
-        return result
-    days = off.groupby("symbol")["date"].apply(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique())[:10]))
-    described = "; ".join(f"{symbol}: {listed}" for symbol, listed in days.items())
-    return dg.AssetCheckResult(check_name="sessions_only", passed=False, severity=result.severity,
-                               description=f"rows on days that are not NYSE sessions: {described}",
-                               metadata={**result.metadata, "off_calendar": dg.MetadataValue.json(days.to_dict())})
+        return _result("sessions_only", off, len(frame))
+    days = off_calendar_days(frame)
+    return _result("sessions_only", off, len(frame), describe_off_calendar(days), off_calendar=dg.MetadataValue.json(days))
 
 
 def missing_sessions(frame: pd.DataFrame, start: date, end: date) -> dict[str, int]:

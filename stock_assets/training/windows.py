@@ -17,7 +17,7 @@ import pandas as pd
 
 from stock_assets import market_calendar
 from stock_assets.ingest.news import MARKET
-from stock_assets.market_calendar import session_close_times  # noqa: F401 - the alignment's clock
+from stock_assets.market_calendar import session_close_times
 from stock_assets.model.panel import Panel, index_windows
 
 
