@@ -25,7 +25,7 @@ DEV_PORT ?= 3000
 REPLAY ?= $(abspath ../shared/data/replay)
 SOURCE ?= replay
 
-.PHONY: setup test test-fast dev demo triton llm api ui serve clean
+.PHONY: setup test test-fast dev demo triton llm api ui serve image image-test lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -109,6 +109,23 @@ serve: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 	sleep 5; LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1 LLM_MODEL=smollm2 $(MAKE) --no-print-directory api & \
 	$(MAKE) --no-print-directory ui & \
 	wait
+
+# The project image (podman, or docker where present): IMAGE, IMAGE_BASE, IMAGE_LOCK, see
+# docker/build-image.sh. image-test runs each role in it with the commands the manifests use.
+image:
+	bash docker/build-image.sh
+
+image-test: $(STAMP)
+	$(BIN)/pytest -q tests/image
+
+# Re-pin the image's dependencies from pyproject.toml (CPU torch; and PyPI's CUDA torch for GPU).
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--override docker/torch-cpu.txt $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url $(TORCH_CPU_INDEX)) \
+		--no-header -o docker/requirements-cpu.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--no-header -o docker/requirements-gpu.lock
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .stock_home

@@ -58,9 +58,9 @@ def healthz() -> dict:
 def readyz(state: ServingState = Depends(service)):
     triton = state.triton.ready()
     try:
-        size, chroma = state.store.collection.count(), True
-    except Exception:  # noqa: BLE001 - any failure means the store is not usable
-        size, chroma = None, False
+        size, chroma, chroma_error = state.vector_store().collection.count(), True, None
+    except Exception as exc:  # noqa: BLE001 - any failure means the store is not usable
+        size, chroma, chroma_error = None, False, str(exc)
     llm = state.llm.reachable() if state.llm.configured else None
     body = {
         "triton": triton, "chroma": chroma, "llm": llm, "panel": state.panel is not None,
@@ -74,6 +74,8 @@ def readyz(state: ServingState = Depends(service)):
     }
     if state.embedder_error:
         body["embedder_error"] = state.embedder_error
+    if chroma_error:
+        body["chroma_error"] = chroma_error
     body["status"] = "ready" if triton and chroma and body["panel"] and body["embedder"] else "degraded"
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 

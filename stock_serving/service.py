@@ -3,6 +3,8 @@ forecaster, the news collection with the embedder that built it, and the LLM."""
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import threading
 from dataclasses import dataclass
@@ -89,20 +91,33 @@ class ServingState:
                 self.panel = load_panel(home / "lake" / "training_windows")
             except FileNotFoundError:
                 self.panel = None
-            client = chroma_client(path=home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
-            self.store = NewsVectorStore(client)
+            self.store = None
+            with contextlib.suppress(NotReady):  # no Chroma yet: start degraded, connect on first use
+                self.vector_store()
             self.load_embedder()
             self.model_version = self.triton.model_version() if self.triton.ready() else None
             self.model_evaluation = {}
             if self.model_version:
                 self.model_evaluation[self.model_version] = served_evaluation(home, self.model_version)
-            return {"model_version": self.model_version, "collection_size": self.store.collection.count()}
+            return {"model_version": self.model_version, "collection_size": self.store.collection.count() if self.store else None}
+
+    def vector_store(self) -> NewsVectorStore:
+        """The news collection, connected on first need: a Chroma server that starts after the
+        API (or restarts) makes it degraded, not crash-looping."""
+        if self.store is None:
+            where = f"the Chroma server {self.config.chroma_host}:{self.config.chroma_port}" if self.config.chroma_host else "the embedded Chroma store"
+            try:
+                client = chroma_client(path=self.config.stock_home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
+                self.store = NewsVectorStore(client)
+            except Exception as exc:  # noqa: BLE001 - connection, permission or server errors alike
+                raise NotReady(f"news search is unavailable: {where} cannot be reached ({exc})") from exc
+        return self.store
 
     def load_embedder(self) -> None:
         """The encoder the collection was built with (recorded in its metadata; STOCK_EMBEDDER
         for a collection that records none). Start degraded rather than not at all when it
         cannot be loaded: forecasts do not need it."""
-        recorded = self.store.recorded_embedder()
+        recorded = self.store.recorded_embedder() if self.store else None
         name = recorded[0] if recorded else self.config.embedder
         if self.embedder is not None and name == self.embedder_name:
             return
@@ -166,8 +181,9 @@ class ServingState:
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
         if self.embedder is None:
             raise NotReady(f"news search is unavailable: {self.embedder_error}")
+        store = self.vector_store()
         vector = self.embedder.embed([query]).vectors[0]
-        hits = self.store.query(vector, k=min(k * OVERFETCH, 400), where=where)
+        hits = store.query(vector, k=min(k * OVERFETCH, 400), where=where)
         results = []
         for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0]):
             results.append({

@@ -19,7 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# The launcher's PID, read before the slow imports below: compared with the parent after
+# PR_SET_PDEATHSIG to see whether the launcher died in between. Not "parent is PID 1": in a pod
+# torchrun itself is PID 1.
+LAUNCHER_PID = os.getppid()
+
+import numpy as np  # noqa: E402
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -146,7 +151,8 @@ def die_with_launcher() -> None:
     import ctypes
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the launcher died before the line above
+    if os.getppid() != LAUNCHER_PID:  # the launcher died before the line above
+        print(f"worker {os.environ['LOCAL_RANK']}: its launcher (pid {LAUNCHER_PID}) is gone, exiting", file=sys.stderr, flush=True)
         os._exit(1)
 
 

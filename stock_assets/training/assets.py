@@ -108,6 +108,16 @@ class TrainingConfig(dg.Config):
     ablation: bool = True
 
 
+def training_args(config: TrainingConfig) -> list[str]:
+    """The training entry point's arguments (the same for torchrun here and the TrainJob's pods)."""
+    return [
+        "--panel", str(panel_root()), "--checkpoints", str(checkpoint_root()),
+        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+        "--lr", str(config.learning_rate), "--patience", str(config.patience),
+        "--size", config.size, "--seed", str(config.seed),
+    ] + (["--resume"] if config.resume else [])
+
+
 @dg.asset(
     owners=ML_ENGINEERING, group_name="training", kinds={"pytorch"}, deps=[training_windows], automation_condition=when_upstream_changed
 )
@@ -120,12 +130,7 @@ def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, 
     split against the random walk, drift, the historical-volatility band and the same network
     without news (the ablation), on the same windows.
     """
-    args = [
-        "--panel", str(panel_root()), "--checkpoints", str(checkpoint_root()),
-        "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-        "--lr", str(config.learning_rate), "--patience", str(config.patience),
-        "--size", config.size, "--seed", str(config.seed),
-    ] + (["--resume"] if config.resume else [])
+    args = training_args(config)
     reported = trainer.launch(context, args).get_materialize_result()
     if config.ablation:
         trainer.launch(context, [*args, "--variant", "price"])

@@ -20,7 +20,9 @@ from stock_assets.training.launchers import TrainingLauncher
 
 GROUP, VERSION, PLURAL = "trainer.kubeflow.org", "v1alpha1", "trainjobs"
 RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
-ENTRY_POINT = ["python", "-m", "stock_assets.model.train"]
+# torchrun reads the PET_* variables the trainer injects (nodes, processes per node, node rank,
+# master address and port): one process per GPU (or per numProcPerNode) on every node.
+ENTRY_POINT = ["torchrun", "-m", "stock_assets.model.train"]
 
 
 class TrainJobFailed(RuntimeError):
@@ -58,6 +60,8 @@ class KubeflowTrainJobLauncher(TrainingLauncher):
         if self.gpus_per_node:
             resources["nvidia.com/gpu"] = str(self.gpus_per_node)
         volume_patch = {"spec": {"template": {"spec": {
+            # The image runs as uid 1000: the PVC's files must be writable by its group.
+            "securityContext": {"fsGroup": 1000},
             "volumes": [{"name": "stock-home", "persistentVolumeClaim": {"claimName": self.pvc}}],
             "containers": [{"name": "node", "volumeMounts": [{"name": "stock-home", "mountPath": self.mount_path}]}],
         }}}}

@@ -1,23 +1,13 @@
 """k8s/: kustomize base and overlays build offline and every object validates strictly."""
 
-import shutil
-import subprocess
-
 import kubernetes_validate
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.k8s.render import build, helm_values
 
 TARGETS = ["k8s/base", "k8s/overlays/cpu", "k8s/overlays/gpu"]
-
-
-def build(target: str) -> list[dict]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl is needed for `kubectl kustomize` (offline)")
-    out = subprocess.run([kubectl, "kustomize", str(REPO / target)], capture_output=True, text=True, check=True).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -66,7 +56,7 @@ def test_triton_runs_explicit_model_control_and_gpu_overlay_asks_for_gpus():
 
 
 def test_helm_values_and_dagster_cloud_point_at_the_code_location():
-    values = yaml.safe_load((REPO / "k8s" / "dagster" / "values.yaml").read_text())
+    values = helm_values()
     deployment = values["dagster-user-deployments"]["deployments"][0]
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "stock_assets.definitions"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"

@@ -218,3 +218,26 @@ def test_the_api_embeds_questions_with_the_model_recorded_with_the_collection(ap
     monkeypatch.setattr(type(state.store), "recorded_embedder", lambda self: ("/no/such/model", 768))
     state.load_embedder()
     assert state.embedder is None and "the news collection was built with '/no/such/model' (768-d)" in state.embedder_error
+
+
+def test_a_chroma_server_that_starts_after_the_api_is_picked_up_without_a_restart(api, tmp_path, monkeypatch):
+    import dataclasses
+    import os
+    import sys
+
+    import httpx
+
+    from stock_serving.service import NotReady, ServingConfig, ServingState
+    from tests.servers import free_port, running, wait_until
+
+    port = free_port()
+    config = dataclasses.replace(ServingConfig.from_env(), chroma_host="127.0.0.1", chroma_port=port)
+    state = ServingState(config)  # no server yet: starts (degraded), does not raise
+    assert state.store is None
+    with pytest.raises(NotReady, match=f"the Chroma server 127.0.0.1:{port} cannot be reached"):
+        state.search("iphone sales", None, None, None, 3)
+    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
+    with running([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]):
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success, what="chroma")
+        assert state.search("iphone sales", None, None, None, 3) == []  # connected: an empty collection
+        assert state.vector_store().collection.count() == 0
