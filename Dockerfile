@@ -3,8 +3,8 @@
 #   BASE  any Python 3.11 image (default python:3.11-slim); a plain Debian bookworm base works
 #         too: its python3 is 3.11 and is installed below when the base has none.
 #   LOCK  docker/requirements-cpu.lock (CPU torch, default) or docker/requirements-gpu.lock
-#         (PyPI's CUDA torch, for the gpu overlay's nodes).
-ARG BASE=python:3.11-slim
+#         (PyPI's CUDA torch, for the gpu overlay's nodes: `make image IMAGE_VARIANT=gpu`).
+ARG BASE=docker.io/library/python:3.11-slim
 
 FROM ${BASE} AS python
 RUN if ! command -v python3.11 >/dev/null 2>&1; then \

@@ -15,6 +15,7 @@ from stock_assets.training.assets import TrainingConfig, training_args
 from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
 from tests.image.conftest import UID, container_env, helm_env, pvc_mounts, volume_dir
 from tests.image.engine import IMAGE_REPOSITORY, Service, engine, image_tag, run
+from tests.k8s.render import build
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +60,8 @@ def test_every_manifest_names_the_image_make_image_builds(cluster_objects, value
     assert f"{code_location['repository']}:{code_location['tag']}" == tag
     config = next(o for o in cluster_objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "stock-config")
     assert config["data"]["STOCK_IMAGE"] == tag
+    gpu = next(o for o in build("k8s/overlays/gpu") if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "stock-config")
+    assert gpu["data"]["STOCK_IMAGE"] == f"{tag}-gpu"  # make image IMAGE_VARIANT=gpu
     assert KubeflowTrainJobLauncher().image == tag
 
 

@@ -1,0 +1,75 @@
+"""The project image: its size, what fills it, and how fast a process starts in it.
+
+Prints the image size (and the compressed size a node pulls), the largest packages, and the time
+to import the code location in a fresh container with the .pyc files the image keeps against the
+same container with them removed (the baseline, measured in the same run): the reason the image
+keeps 0.5 GB of bytecode.
+
+    make image && .venv/bin/python bench/bench_image.py [--image ghcr.io/example/stock-news:0.1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMPORT = "import time, warnings; warnings.simplefilter('ignore'); t = time.perf_counter(); import stock_assets.definitions; print(time.perf_counter() - t)"
+
+
+def engine() -> list[str]:
+    found = shutil.which("podman") or shutil.which("docker")
+    if not found:
+        raise SystemExit("no container engine: install podman (apt-get install podman runc) or docker")
+    if Path(found).name == "podman":
+        os.environ.setdefault("CONTAINERS_CONF", str(REPO / "docker" / "containers.conf"))
+    return [found]
+
+
+def sh(image: str, script: str, user: str | None = None) -> str:
+    cli = [*engine(), "run", "--rm", "--network", "none"] + (["-u", user] if user else []) + [image, "sh", "-c", script]
+    return subprocess.run(cli, capture_output=True, text=True, check=True).stdout
+
+
+def cpu_flags() -> str:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
+    return ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "unknown"
+
+
+def main() -> None:
+    version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--image", default=f"ghcr.io/example/stock-news:{version}")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+
+    size = int(subprocess.run([*engine(), "image", "inspect", args.image, "--format", "{{.Size}}"],
+                              capture_output=True, text=True, check=True).stdout.strip())
+    save = subprocess.Popen([*engine(), "save", args.image], stdout=subprocess.PIPE)
+    gzip = subprocess.run(["gzip", "-1"], stdin=save.stdout, capture_output=True, check=True)
+    save.wait()
+    print(f"# {args.image} on {platform.machine()}, {os.cpu_count()} cores ({cpu_flags()})")
+    print(f"image size {size / 1e6:.0f} MB uncompressed, {len(gzip.stdout) / 1e6:.0f} MB gzip -1 (what a node pulls, roughly)")
+    site = "/opt/venv/lib/python3.11/site-packages"
+    print(sh(args.image, f"du -sm /opt/venv /usr | sort -rn"), end="")
+    print("largest packages (MB):")
+    print(sh(args.image, f"cd {site} && du -sm * | sort -rn | head -12"), end="")
+    print("bytecode (MB):", sh(args.image, f"du -smc $(find {site} -name __pycache__ -prune) | tail -1").split()[0])
+
+    with_pyc = [float(sh(args.image, f'python -c "{IMPORT}"')) for _ in range(args.repeats)]
+    without = [float(sh(args.image, f'find /opt/venv -name __pycache__ -prune -exec rm -rf {{}} +; python -c "{IMPORT}"', user="0"))
+               for _ in range(args.repeats)]
+    a, b = statistics.median(with_pyc), statistics.median(without)
+    print(f"import stock_assets.definitions in a fresh container: {a:.2f} s with the image's .pyc, "
+          f"{b:.2f} s without (baseline) -> {b / a:.2f}x faster start (median of {args.repeats})")
+
+
+if __name__ == "__main__":
+    main()
