@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 COLLECTION = "stock_news"
+# Days per `where` in reads over a date range: bounds each call whatever the range's length.
+DAYS_PER_CALL = 31
 
 
 def chroma_client(path: str | Path | None = None, host: str | None = None, port: int | None = None):
@@ -46,19 +48,25 @@ class NewsVectorStore:
         meta = self.collection.metadata or {}
         return (str(meta["embedder"]), int(meta["dim"])) if "embedder" in meta and "dim" in meta else None
 
+    def _ids_where(self, where: dict) -> list[str]:
+        """Ids matching `where`, a page at a time: one unbounded get() of a large collection
+        fails inside Chroma ("too many SQL variables"), and ids alone need no metadata fetch."""
+        ids: list[str] = []
+        while True:
+            page = self.collection.get(where=where, include=[], limit=self.batch_size, offset=len(ids))["ids"]
+            ids += page
+            if len(page) < self.batch_size:
+                return ids
+
     def ids_for_days(self, days: Sequence[str]) -> set[str]:
-        if not days:
-            return set()
-        found = self.collection.get(where={"date": {"$in": list(days)}}, include=[])
-        return set(found["ids"])
+        found: set[str] = set()
+        for i in range(0, len(days), DAYS_PER_CALL):
+            found.update(self._ids_where({"date": {"$in": list(days[i : i + DAYS_PER_CALL])}}))
+        return found
 
     def count_by_day(self, days: Sequence[str]) -> dict[str, int]:
-        counts = dict.fromkeys(days, 0)
-        if days:
-            found = self.collection.get(where={"date": {"$in": list(days)}}, include=["metadatas"])
-            for meta in found["metadatas"]:
-                counts[meta["date"]] += 1
-        return counts
+        """Records per day, a day at a time (ids only: no metadata is fetched)."""
+        return {day: len(self._ids_where({"date": day})) for day in days}
 
     def replace_days(
         self,
