@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from stock_assets.backfills import executor
 from stock_assets.config import Settings
 from stock_assets.deploy.resources import ChatbotDeployer, TritonDeployer
 from stock_assets.deploy.sensors import chatbot_redeploy_sensor, deploy_triton_job, redeploy_chatbot_job, triton_deploy_sensor
@@ -49,6 +50,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=[finite_weights, beats_random_walk],
         jobs=[deploy_triton_job, redeploy_chatbot_job],
         sensors=[triton_deploy_sensor, chatbot_redeploy_sensor],
+        executor=executor(),
         resources={
             "io_manager": LakeIOManager(lake=lake),
             "lake": lake,

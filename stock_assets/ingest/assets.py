@@ -9,6 +9,7 @@ import pandas as pd
 
 from stock_assets import market_calendar
 from stock_assets.automation import daily_after_close, every_evening, price_freshness, raw_freshness
+from stock_assets.backfills import FINNHUB_POOL, news_backfill, prices_backfill
 from stock_assets.ingest.adjustments import reconcile
 from stock_assets.ingest.checks import (
     NEWS_CHECKS,
@@ -47,7 +48,7 @@ def drop_unclosed_session(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
 @dg.asset(
     owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=prices_backfill,
     group_name="ingest",
     kinds={"pandas", "parquet"},
     check_specs=check_specs("raw_prices", PRICE_CHECKS),
@@ -111,7 +112,8 @@ def raw_prices(
 @dg.asset(
     owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=news_backfill,
+    pool=FINNHUB_POOL,
     group_name="ingest",
     kinds={"pandas", "parquet"},
     check_specs=check_specs("raw_news", NEWS_CHECKS),

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from stock_assets.automation import follows_upstream_day
+from stock_assets.backfills import CHROMA_POOL, EMBEDDING_POOL, embedding_backfill, embedding_pod
 from stock_assets.ingest.checks import check_specs
 from stock_assets.metadata import frame_metadata
 from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
@@ -57,7 +58,9 @@ def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], prog
 @dg.asset(
     owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=embedding_backfill,
+    pool=EMBEDDING_POOL,
+    op_tags=embedding_pod(),
     group_name="news",
     kinds={"pytorch", "parquet"},
     check_specs=check_specs("news_embeddings", EMBEDDING_CHECKS),
@@ -118,7 +121,8 @@ def sentiment_metadata(row) -> dict:
 @dg.asset(
     owners=DATA_ENGINEERING,
     partitions_def=daily_partitions_def,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=embedding_backfill,
+    pool=CHROMA_POOL,
     group_name="news",
     kinds={"chromadb"},
     check_specs=check_specs("chroma_collection", CHROMA_CHECKS),

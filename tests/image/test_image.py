@@ -10,9 +10,13 @@ import os
 
 import pytest
 
+from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, weights_finite
+from stock_assets.news.assets import news_embeddings
+from stock_assets.news.resources import EmbedderResource
 from stock_assets.training.assets import TrainingConfig, training_args
 from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
+from tests.conftest import lake_resources, materialize_range
 from tests.image.conftest import UID, container_env, helm_env, pvc_mounts, volume_dir
 from tests.image.engine import IMAGE_REPOSITORY, Service, engine, image_tag, run
 from tests.k8s.render import build
@@ -22,11 +26,12 @@ pytestmark = pytest.mark.slow
 REPLAY_MOUNT = "/data/replay"
 SYMBOLS = "AAPL,MSFT"
 FIRST_DAY, LAST_DAY = "2014-01-01", "2014-06-30"
+RUN_DAYS = ["2014-07-01", "2014-07-02"]
 
 
 def replay_env() -> dict[str, str]:
     """A run on replay data instead of yfinance/Finnhub (no internet in the container), with the
-    partitions the tests use."""
+    partitions and symbols the tests use."""
     return {
         "STOCK_PRICE_SOURCE": "replay", "STOCK_NEWS_SOURCE": "replay", "STOCK_REPLAY_DIR": REPLAY_MOUNT,
         "STOCK_SYMBOLS": SYMBOLS, "STOCK_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1",
@@ -96,26 +101,35 @@ def test_code_location_from_the_helm_values_answers_its_health_check(image, valu
 
 @pytest.fixture(scope="module")
 def run_pod_home(image, values, cluster_objects, tmp_path_factory, replay_dir):
-    """raw_prices + raw_news + news_embeddings over half a year, then training_windows, each a
-    `dagster asset materialize` in a container with the run launcher's pod settings."""
-    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    """Half a year of prices, news and embeddings written beforehand (here, not in the image:
+    `--partition-range` takes single-run assets only), then, each a `dagster asset materialize`
+    in a container with the run launcher's pod settings: raw_prices + raw_news for two more
+    days, and training_windows."""
     home = volume_dir(tmp_path_factory, "pvc")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STOCK_HOME", str(home))
+        resources = lake_resources(home / "lake", price={"symbols": SYMBOLS.split(",")}, news={"symbols": SYMBOLS.split(",")})
+        resources["embedder"] = EmbedderResource(model="minilm")
+        assert materialize_range([raw_prices, raw_news, news_embeddings], resources, FIRST_DAY, LAST_DAY).success
+    for folder in [home, *(p for p in home.rglob("*") if p.is_dir())]:
+        os.chown(folder, UID, UID)  # what fsGroup does for the pod; the files stay root's
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     volumes = {**pvc_mounts(launcher, {"stock-home": home}), replay_dir: f"{REPLAY_MOUNT}:ro"}
     env = {**helm_env(launcher, cluster_objects), **replay_env()}
     materialize = ["dagster", "asset", "materialize", "-m", "stock_assets.definitions", "--select"]
-    run(image, None, [*materialize, "raw_prices,raw_news,news_embeddings", "--partition-range", f"{FIRST_DAY}...{LAST_DAY}"],
-        env, volumes, timeout=1200)
+    for day in RUN_DAYS:
+        run(image, None, [*materialize, "raw_prices,raw_news", "--partition", day], env, volumes, timeout=600)
     run(image, None, [*materialize, "training_windows"], env, volumes, timeout=600)
     return home
 
 
 def test_a_run_materializes_partitions_on_the_volume_as_the_image_user(run_pod_home):
-    for asset in ("raw_prices", "raw_news", "news_embeddings", "training_windows"):
-        files = files_under(run_pod_home / "lake" / asset)
-        assert files, f"{asset} wrote nothing"
-        assert {f.stat().st_uid for f in files} == {UID}, asset
-    days = {p.name for p in (run_pod_home / "lake" / "raw_prices").rglob("*.parquet")}
-    assert any("2014-06-30" in d for d in days) and any("2014-01-02" in d for d in days)
+    for asset in ("raw_prices", "raw_news"):
+        written = [f for f in files_under(run_pod_home / "lake" / asset) if any(day in str(f) for day in RUN_DAYS)]
+        assert len(written) == len(RUN_DAYS), asset
+        assert {f.stat().st_uid for f in written} == {UID}, asset
+    panel = files_under(run_pod_home / "lake" / "training_windows")
+    assert panel and {f.stat().st_uid for f in panel} == {UID}
 
 
 def test_the_trainjob_command_trains_with_two_processes(image, run_pod_home, monkeypatch):
