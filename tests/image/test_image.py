@@ -36,6 +36,8 @@ def replay_env() -> dict[str, str]:
         "STOCK_PRICE_SOURCE": "replay", "STOCK_NEWS_SOURCE": "replay", "STOCK_REPLAY_DIR": REPLAY_MOUNT,
         "STOCK_SYMBOLS": SYMBOLS, "STOCK_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1",
         "STOCK_START_DATE": os.environ["STOCK_START_DATE"], "STOCK_END_DATE": os.environ["STOCK_END_DATE"],
+        # No cluster to start step pods on: the steps run in the run's container, as in a step pod.
+        "STOCK_EXECUTOR": "multiprocess",
     }
 
 
