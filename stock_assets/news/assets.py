@@ -1,6 +1,7 @@
 """news_embeddings and chroma_collection: headline vectors per day, and the RAG index over them."""
 
 import time
+import uuid
 
 import dagster as dg
 import numpy as np
@@ -16,6 +17,11 @@ from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import DATA_ENGINEERING
+
+# Texts claimed, embedded and cached at a time (~20 s of FinBERT on a 2-core CPU pod): what a run
+# that dies loses at most. A claim lapses after CLAIM_LEASE_S, far longer than a chunk takes.
+EMBED_CHUNK = 1000
+CLAIM_LEASE_S = 600.0
 
 
 class ProgressLog:
@@ -34,25 +40,45 @@ class ProgressLog:
         self.log.info(f"embedding {done}/{total} headlines, {rate:.0f}/s, ETA {(total - done) / max(rate, 1e-9):.0f} s")
 
 
-def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None):
-    """Vectors for `texts`: cached ones reused, the rest embedded once each and cached."""
+def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None, chunk: int = EMBED_CHUNK,
+                     lease_s: float = CLAIM_LEASE_S, poll_s: float = 2.0):
+    """Vectors for `texts`: cached ones reused, the rest embedded once each and cached, a chunk at
+    a time: each chunk is claimed first (texts another run is embedding are left to it and read
+    from the cache when it is done) and cached as soon as it is embedded, so runs at once never
+    embed the same text and a run that dies keeps what it finished."""
     embedder = embedder_resource.load()
     cache = embedder_resource.cache()
     hashes = [hash_text(t) for t in texts]
+    text_of = dict(zip(hashes, texts))
     known = cache.get(embedder.model_id, hashes)
-    todo = {h: t for h, t in zip(hashes, texts) if h not in known}
+    pending = [h for h in dict.fromkeys(hashes) if h not in known]
+    owner, embedded, total = uuid.uuid4().hex, 0, len(pending)
     started = time.perf_counter()
-    if todo:
-        fresh = embedder.embed(list(todo.values()), progress=progress)
-        cache.put(embedder.model_id, list(todo), fresh.vectors, fresh.sentiment)
-        for i, h in enumerate(todo):
-            known[h] = (fresh.vectors[i], None if fresh.sentiment is None else fresh.sentiment[i])
+    while pending:
+        elsewhere = []
+        for i in range(0, len(pending), chunk):
+            part = pending[i : i + chunk]
+            mine = cache.claim(embedder.model_id, part, owner, lease_s)
+            elsewhere += [h for h in part if h not in set(mine)]
+            if mine:
+                fresh = embedder.embed([text_of[h] for h in mine])
+                cache.put(embedder.model_id, mine, fresh.vectors, fresh.sentiment)
+                for j, h in enumerate(mine):
+                    known[h] = (fresh.vectors[j], None if fresh.sentiment is None else fresh.sentiment[j])
+                embedded += len(mine)
+                if progress:
+                    progress(embedded, total)
+        found = cache.get(embedder.model_id, elsewhere)  # what the other runs finished meanwhile
+        known.update(found)
+        pending = [h for h in elsewhere if h not in found]
+        if pending:
+            time.sleep(poll_s)  # their claims are live: wait for them, or for the lease to lapse
     seconds = time.perf_counter() - started
     vectors = np.stack([known[h][0] for h in hashes]) if hashes else np.zeros((0, embedder.dim), np.float32)
     sentiment = None
     if embedder.has_sentiment:
         sentiment = np.stack([known[h][1] for h in hashes]) if hashes else np.zeros((0, 3), np.float32)
-    return embedder, vectors, sentiment, len(todo), seconds
+    return embedder, vectors, sentiment, embedded, seconds
 
 
 @dg.asset(

@@ -1,12 +1,16 @@
 """Embedding cache keyed by (model id, text hash): no headline is embedded twice.
 
-A SQLite file next to the lake (STOCK_HOME/cache/embeddings.sqlite). Vectors are stored as
-float32 bytes; sentiment (when the model has the head) as 3 float32.
+A SQLite file next to the lake (STOCK_HOME/cache/embeddings.sqlite, on the PVC in the cluster).
+Vectors are stored as float32 bytes; sentiment (when the model has the head) as 3 float32.
+Runs embedding at once share it through claims: a run claims the texts it is about to embed (in
+one transaction, only those neither cached nor claimed by a live run), and its claims lapse
+after a lease, so a run that died never blocks the others for long.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +25,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (model, text_hash)
 ) WITHOUT ROWID
 """
+CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID
+"""
 CHUNK = 500  # SQLite's bound-parameter limit is far above this
 
 
@@ -31,6 +44,7 @@ class EmbeddingCache:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
+            db.execute(CLAIMS)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
@@ -63,5 +77,32 @@ class EmbeddingCache:
             )
             for i, h in enumerate(hashes)
         ]
-        with self._connect() as db:  # one transaction: all rows or none
+        with self._connect() as db:  # one transaction: all rows or none, and their claims released
             db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+            db.executemany("DELETE FROM claims WHERE model = ? AND text_hash = ?", [(model, h) for h in hashes])
+
+    def claim(self, model: str, hashes: list[str], owner: str, lease_s: float) -> list[str]:
+        """Claim those of `hashes` that are neither cached nor claimed by another live owner;
+        returns them. One IMMEDIATE transaction: two runs never get the same text."""
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            now = time.time()
+            db.execute("DELETE FROM claims WHERE expires < ?", (now,))
+            taken: set[str] = set()
+            for i in range(0, len(hashes), CHUNK):
+                part = hashes[i : i + CHUNK]
+                marks = ",".join("?" * len(part))
+                taken.update(h for (h,) in db.execute(
+                    f"SELECT text_hash FROM embeddings WHERE model = ? AND text_hash IN ({marks})", [model, *part]))
+                taken.update(h for (h,) in db.execute(
+                    f"SELECT text_hash FROM claims WHERE model = ? AND owner != ? AND text_hash IN ({marks})", [model, owner, *part]))
+            mine = [h for h in dict.fromkeys(hashes) if h not in taken]
+            db.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", [(model, h, owner, now + lease_s) for h in mine])
+            db.execute("COMMIT")
+            return mine
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
