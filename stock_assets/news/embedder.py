@@ -8,9 +8,11 @@ batched so padding stays small.
 Runtimes ("variants"):
 - `torch-fp32`, `torch-bf16` (autocast; only where the CPU has native bf16), `cuda-fp16`;
 - `onnx-int8`: the same network exported to ONNX and dynamically quantized, run by
-  onnxruntime. On CPUs without native bf16 this is the fastest exact-enough path; it is only
-  used after a parity probe shows cosine >= MIN_COSINE against fp32 on the same texts.
-`precision="auto"` picks the fastest variant that passes; "fp32" forces the reference.
+  onnxruntime: the fastest exact-enough path measured on CPUs with and without native bf16
+  (AVX2; AVX-512 bf16 + AMX); it is only used after a parity probe shows cosine >= MIN_COSINE
+  against fp32 on the same texts.
+`precision="auto"` picks onnx-int8 when it passes, else torch-bf16 where the CPU has native bf16,
+else fp32; "fp32" forces the reference.
 
 No Dagster import: the chatbot embeds queries with this same class.
 """
@@ -142,12 +144,15 @@ class TextEmbedder:
             return "cuda-fp32" if precision == "fp32" else "cuda-fp16"
         if precision == "fp32":
             return "torch-fp32"
-        if precision == "bf16" or (precision == "auto" and cpu_has_native_bf16()):
+        if precision == "bf16":
             return "torch-bf16"
+        # int8 first even where the CPU has native bf16: on BERT-base, onnx-int8 ran 1.35-1.44x
+        # torch-bf16 on an AMX machine (bench/bench_embed_engines.py); bf16 is the fallback there.
+        fallback = "torch-bf16" if cpu_has_native_bf16() else "torch-fp32"
         if onnx_dir is None:
             if precision == "int8":
                 raise ValueError("precision 'int8' needs an onnx_dir to keep the exported model")
-            return "torch-fp32"
+            return fallback
         from stock_assets.news.onnx_runtime import QuantizedEncoder
 
         try:
@@ -155,13 +160,13 @@ class TextEmbedder:
         except Exception as exc:  # noqa: BLE001 - any export failure falls back to the reference path
             if precision == "int8":
                 raise
-            log.warning("onnx int8 export failed (%s); using torch fp32", exc)
-            return "torch-fp32"
+            log.warning("onnx int8 export failed (%s); using %s", exc, fallback)
+            return fallback
         cosine = self._probe_cosine()
         if cosine < MIN_COSINE and precision == "auto":
-            log.warning("onnx int8 cosine %.5f < %.3f against fp32; using torch fp32", cosine, MIN_COSINE)
+            log.warning("onnx int8 cosine %.5f < %.3f against fp32; using %s", cosine, MIN_COSINE, fallback)
             self._onnx = None
-            return "torch-fp32"
+            return fallback
         log.info("embedder variant onnx-int8 (cosine %.5f against fp32)", cosine)
         return "onnx-int8"
 

@@ -1,7 +1,8 @@
 """A backfill of news_embeddings fanned out over runs, through a real Dagster instance: `dagster
 dev` (webserver + daemon, queued run coordinator, 2 runs at a time, the `embedding` pool at 2),
 launched the way the UI launches it (GraphQL launchPartitionBackfill). 20 days at 5 days per run
-make 4 runs; their vectors are those of one single-run materialization of the same days."""
+make 4 runs; their vectors are those of one single-run materialization of the same days (same ids;
+values within the int8 embedder's batch-dependent rounding)."""
 
 from __future__ import annotations
 
@@ -48,4 +49,8 @@ def test_a_20_day_backfill_runs_as_4_runs_2_at_a_time_with_the_single_run_vector
 
     fanned_out, one_run = vectors(home / "lake"), vectors(single / "lake")
     assert fanned_out["id"].tolist() == one_run["id"].tolist() and len(one_run) > 50
-    assert np.allclose(np.stack(fanned_out["embedding"]), np.stack(one_run["embedding"]), atol=1e-5)
+    # The same vectors up to the embedder's int8 path, whose dynamic quantization scales follow the
+    # batch a text is in (another run split, other batches): far inside its 0.999 cosine guard.
+    a, b = np.stack(fanned_out["embedding"]), np.stack(one_run["embedding"])
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() > 0.9999 and np.abs(a - b).max() < 1e-3

@@ -45,9 +45,11 @@ def test_int8_variant_is_used_only_when_it_matches_fp32(tiny_bert, tmp_path):
     fast = TextEmbedder(str(tiny_bert), precision="int8", onnx_dir=tmp_path / "onnx")
     reference = TextEmbedder(str(tiny_bert), precision="fp32")
     assert fast.variant == "onnx-int8" and fast.model_id.endswith("/onnx-int8")
-    # auto: native bf16 where the CPU has it (AVX-512 bf16 / AMX), else the guarded int8 path
+    # auto: the guarded int8 path when it passes, on every CPU; without an onnx folder, native
+    # bf16 where the CPU has it (AVX-512 bf16 / AMX), else fp32
     auto = TextEmbedder(str(tiny_bert), onnx_dir=tmp_path / "onnx")
-    assert auto.variant == ("torch-bf16" if cpu_has_native_bf16() else "onnx-int8")
+    assert auto.variant == "onnx-int8"
+    assert TextEmbedder(str(tiny_bert)).variant == ("torch-bf16" if cpu_has_native_bf16() else "torch-fp32")
     assert fast.model_id.split("/")[0] == reference.model_id.split("/")[0]  # same weights fingerprint
     a, b = fast.embed(HEADLINES), reference.embed(HEADLINES)
     assert cosine_rows(a.vectors, b.vectors).min() >= 0.999
