@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -101,7 +102,9 @@ def news_search(
     state: ServingState = Depends(service),
 ) -> dict:
     if date_from and date_to and date_from > date_to:
-        raise HTTPException(422, detail={"error": "date_from is after date_to"})
+        # a request validation error like FastAPI's own, so the 422 body is the one the schema documents
+        raise RequestValidationError([{"type": "value_error", "loc": ["query", "date_from"], "input": str(date_from),
+                                       "msg": f"date_from {date_from} is after date_to {date_to}"}])
     symbol = known_symbol(symbol, state) if symbol else None
     return {"results": state.search(q, symbol, date_from, date_to, k)}
 
