@@ -183,7 +183,11 @@ class ServingState:
             raise NotReady(f"news search is unavailable: {self.embedder_error}")
         store = self.vector_store()
         vector = self.embedder.embed([query]).vectors[0]
-        hits = store.query(vector, k=min(k * OVERFETCH, 400), where=where)
+        try:
+            hits = store.query(vector, k=min(k * OVERFETCH, 400), where=where)
+        except Exception as exc:  # noqa: BLE001 - the server went away: 503 now, reconnect on the next request
+            self.store = None
+            raise NotReady(f"news search is unavailable: the vector store failed ({type(exc).__name__}: {str(exc)[:200]})") from exc
         results = []
         for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0]):
             results.append({

@@ -220,7 +220,7 @@ def test_the_api_embeds_questions_with_the_model_recorded_with_the_collection(ap
     assert state.embedder is None and "the news collection was built with '/no/such/model' (768-d)" in state.embedder_error
 
 
-def test_a_chroma_server_that_starts_after_the_api_is_picked_up_without_a_restart(api, tmp_path, monkeypatch):
+def test_a_chroma_server_that_starts_late_or_restarts_is_picked_up_without_a_restart(api, tmp_path, monkeypatch):
     import dataclasses
     import os
     import sys
@@ -237,7 +237,13 @@ def test_a_chroma_server_that_starts_after_the_api_is_picked_up_without_a_restar
     with pytest.raises(NotReady, match=f"the Chroma server 127.0.0.1:{port} cannot be reached"):
         state.search("iphone sales", None, None, None, 3)
     chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
-    with running([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]):
+    server = [chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]
+    with running(server):
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success, what="chroma")
         assert state.search("iphone sales", None, None, None, 3) == []  # connected: an empty collection
         assert state.vector_store().collection.count() == 0
+    with pytest.raises(NotReady, match="news search is unavailable"):  # the server went away: 503, not 500
+        state.search("iphone sales", None, None, None, 3)
+    with running(server):  # back: the next request reconnects
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).is_success, what="chroma")
+        assert state.search("iphone sales", None, None, None, 3) == []
