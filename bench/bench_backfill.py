@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import sys
 import time
@@ -23,13 +22,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 REPLAY = REPO.parent / "shared" / "data" / "replay"
 
-
-def cpu_flags() -> str:
-    text = Path("/proc/cpuinfo").read_text()
-    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
-    return ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)
 
 
 def environment(home: Path, args, days_per_run: int) -> dict[str, str]:
@@ -59,6 +54,7 @@ def main() -> None:
 
     import dagster as dg
 
+    from machine import cpu_flags
     from stock_assets.definitions import build_definitions
     from stock_assets.news.vector_store import NewsVectorStore, chroma_client
     from tests.backfills import dagster_dev, peak_concurrency, run_backfill

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_embed import replay_headlines  # noqa: E402
+from machine import cpu_flags  # noqa: E402
 from stock_assets.news.embedder import TextEmbedder, cosine_rows  # noqa: E402
 from stock_assets.news.onnx_runtime import export  # noqa: E402
 from stock_assets.news.random_bert import BASE, save_random_bert  # noqa: E402
@@ -35,10 +35,6 @@ from stock_assets.news.random_bert import BASE, save_random_bert  # noqa: E402
 GUARD = 0.999
 BATCH = 64
 
-
-def cpu_flags() -> str:
-    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
-    return ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16") if f in flags)
 
 
 def batches(tokenizer, texts: list[str]) -> list[dict]:

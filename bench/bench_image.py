@@ -13,46 +13,39 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
-import shutil
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from machine import cpu_flags  # noqa: E402
+from tests.image.engine import ENGINE, engine_env, image_tag  # noqa: E402
+
 IMPORT = "import time, warnings; warnings.simplefilter('ignore'); t = time.perf_counter(); import stock_assets.definitions; print(time.perf_counter() - t)"
 
 
-def engine() -> list[str]:
-    found = shutil.which("podman") or shutil.which("docker")
-    if not found:
+def engine(*args: str, **popen) -> subprocess.CompletedProcess:
+    if ENGINE is None:
         raise SystemExit("no container engine: install podman (apt-get install podman runc) or docker")
-    if Path(found).name == "podman":
-        os.environ.setdefault("CONTAINERS_CONF", str(REPO / "docker" / "containers.conf"))
-    return [found]
+    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=True, env=engine_env(), **popen)
 
 
 def sh(image: str, script: str, user: str | None = None) -> str:
-    cli = [*engine(), "run", "--rm", "--network", "none"] + (["-u", user] if user else []) + [image, "sh", "-c", script]
-    return subprocess.run(cli, capture_output=True, text=True, check=True).stdout
-
-
-def cpu_flags() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
-    return ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "unknown"
+    return engine("run", "--rm", "--network", "none", *(["-u", user] if user else []), image, "sh", "-c", script).stdout
 
 
 def main() -> None:
-    version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--image", default=f"ghcr.io/example/stock-news:{version}")
+    p.add_argument("--image", default=f"ghcr.io/example/stock-news:{image_tag()}")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
 
-    size = int(subprocess.run([*engine(), "image", "inspect", args.image, "--format", "{{.Size}}"],
-                              capture_output=True, text=True, check=True).stdout.strip())
-    save = subprocess.Popen([*engine(), "save", args.image], stdout=subprocess.PIPE)
+    size = int(engine("image", "inspect", args.image, "--format", "{{.Size}}").stdout.strip())
+    save = subprocess.Popen([ENGINE, "save", args.image], stdout=subprocess.PIPE, env=engine_env())
     gzip = subprocess.run(["gzip", "-1"], stdin=save.stdout, capture_output=True, check=True)
     save.wait()
     print(f"# {args.image} on {platform.machine()}, {os.cpu_count()} cores ({cpu_flags()})")

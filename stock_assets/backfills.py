@@ -26,12 +26,12 @@ EMBEDDING_POOL = "embedding"
 CHROMA_POOL = "chroma_writes"
 
 
-def positive_int(name: str, default: int) -> int:
+def positive_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name}={raw!r} must be a whole number of at least 1")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ValueError(f"{name}={raw!r} must be a whole number of at least {minimum}")
     return int(raw)
 
 
@@ -48,9 +48,8 @@ embedding_backfill = dg.BackfillPolicy.multi_run(max_partitions_per_run=EMBED_DA
 
 def embedding_pod() -> dict:
     """The news_embeddings step's pod: its CPU/memory, and a GPU in the gpu overlay."""
-    env = os.environ
-    resources = {"cpu": env.get("STOCK_EMBED_CPU", "2"), "memory": env.get("STOCK_EMBED_MEMORY", "6Gi")}
-    gpus = positive_int("STOCK_EMBED_GPUS", 1) if env.get("STOCK_EMBED_GPUS", "0") != "0" else 0
+    resources = {"cpu": os.environ.get("STOCK_EMBED_CPU", "2"), "memory": os.environ.get("STOCK_EMBED_MEMORY", "6Gi")}
+    gpus = positive_int("STOCK_EMBED_GPUS", 0, minimum=0)
     limits = {**resources, **({"nvidia.com/gpu": str(gpus)} if gpus else {})}
     return {"dagster-k8s/config": {"container_config": {"resources": {"requests": dict(resources), "limits": limits}}}}
 

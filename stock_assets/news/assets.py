@@ -59,7 +59,8 @@ def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], prog
         for i in range(0, len(pending), chunk):
             part = pending[i : i + chunk]
             mine = cache.claim(embedder.model_id, part, owner, lease_s)
-            elsewhere += [h for h in part if h not in set(mine)]
+            claimed = set(mine)
+            elsewhere += [h for h in part if h not in claimed]
             if mine:
                 fresh = embedder.embed([text_of[h] for h in mine])
                 cache.put(embedder.model_id, mine, fresh.vectors, fresh.sentiment)

@@ -199,9 +199,8 @@ class TextEmbedder:
             return self._onnx.run(ids, mask)
         return self._forward_torch(ids, mask, autocast=self.variant in ("torch-bf16", "cuda-fp16"))
 
-    def embed(self, texts: list[str], progress=None) -> Embeddings:
-        """Vectors (and sentiment) for `texts`, in order; identical texts are computed once.
-        `progress(done, total)` is called after each batch (distinct texts)."""
+    def embed(self, texts: list[str]) -> Embeddings:
+        """Vectors (and sentiment) for `texts`, in order; identical texts are computed once."""
         unique = list(dict.fromkeys(texts))
         vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
         sentiment = np.zeros((len(unique), 3), dtype=np.float32) if self.has_sentiment else None
@@ -221,8 +220,6 @@ class TextEmbedder:
                 if sentiment is not None:
                     sentiment[rows] = probs
                 start = end
-                if progress is not None:
-                    progress(start, len(order))
         position = {text: i for i, text in enumerate(unique)}
         index = [position[t] for t in texts]
         return Embeddings(vectors[index], None if sentiment is None else sentiment[index])

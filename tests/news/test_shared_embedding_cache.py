@@ -29,9 +29,9 @@ from tests.conftest import lake_resources, materialize_range
 news.EMBED_CHUNK = 40  # small chunks: the two runs interleave
 from stock_assets.news.embedder import TextEmbedder
 embed = TextEmbedder.embed
-def slower(self, texts, progress=None):  # FinBERT's pace, not the tiny model's: both runs overlap
+def slower(self, texts):  # FinBERT's pace, not the tiny model's: both runs overlap
     time.sleep(0.2)
-    return embed(self, texts, progress)
+    return embed(self, texts)
 TextEmbedder.embed = slower
 resources = lake_resources({lake!r}, news={{"symbols": ["AAPL", "MSFT", "GOOG"]}})
 resources["embedder"] = EmbedderResource(model={model!r}, cache_path={cache!r})
