@@ -7,9 +7,9 @@ single PUT (readers see the old object or the new one, never half of one).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
+
+from stock_assets.owners import remove_dead_leftovers, temp_name
 
 DEFAULT_STOCK_HOME = ".stock_home"
 LOCAL_PROTOCOLS = ("", "file", "local")
@@ -57,21 +59,51 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
     return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
 
 
+class LakeWriteError(OSError):
+    """A lake file could not be written; the message names the path and says the previous file
+    (if any) is unchanged."""
+
+
 def write_parquet_atomic(frame: pd.DataFrame, path: UPath) -> None:
-    """Write `frame` to `path` so that a crash never leaves a torn or partial file there."""
+    """Write `frame` to `path` so that a crash never leaves a torn or partial file there: a
+    hidden temp file named by its owner process, fsynced, then renamed into place. A full disk or
+    a read-only STOCK_HOME fails naming the path, with the previous file intact."""
     table = arrow_table(frame)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not is_local(path):
-        with path.open("wb") as handle:
-            pq.write_table(table, handle)
-        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not is_local(path):
+            with path.open("wb") as handle:
+                pq.write_table(table, handle)
+            return
+    except OSError as exc:
+        raise lake_write_error(path, exc) from exc
     final = Path(path.path)
-    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    temp = final.with_name(temp_name(final.name))
     try:
         pq.write_table(table, temp)
+        with open(temp, "rb") as handle:  # on disk before the rename makes it the partition
+            os.fsync(handle.fileno())
         os.replace(temp, final)
+    except OSError as exc:
+        raise lake_write_error(path, exc) from exc
     finally:
         temp.unlink(missing_ok=True)
+
+
+def lake_write_error(path, exc: OSError) -> LakeWriteError:
+    code = exc.errno if exc.errno is not None else _errno_in(str(exc))
+    reason = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
+              errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}.get(code, str(exc))
+    return LakeWriteError(code or errno.EIO, f"cannot write {path}: {reason}; the previous file (if any) is unchanged. "
+                                             f"Free space or make STOCK_HOME writable, then re-run the partition.")
+
+
+def _errno_in(message: str) -> int | None:
+    # pyarrow raises OSError without errno; its message carries the C library's text
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if os.strerror(code).lower() in message.lower():
+            return code
+    return None
 
 
 def _arrow_backed_lists(arrow_type: pa.DataType):
@@ -125,9 +157,11 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj)}")
         paths = self._get_paths_for_partitions(context)
         by_key = split_by_partition(obj, self.partition_column, paths.keys())
+        folder = next(iter(paths.values())).parent
+        if is_local(folder):  # temp files of runs killed on this host
+            remove_dead_leftovers(Path(folder.path))
         for key, frame in by_key.items():
             write_parquet_atomic(frame, paths[key])
-        folder = next(iter(paths.values())).parent
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(str(folder)), "files_written": len(by_key)}
         )

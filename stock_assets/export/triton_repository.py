@@ -1,16 +1,19 @@
 """The Triton model repository: STOCK_HOME/models/stock_predictor/{config.pbtxt, <version>/model.onnx}.
 
 Each publication adds the next numeric version (written to a hidden folder, then renamed into
-place, so Triton never sees a half-copied model) and keeps the last few.
+place, so Triton never sees a half-copied model or a version without its config) and keeps the
+last few.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
+
+from stock_assets.owners import owner_tag, remove_dead_leftovers, temp_name
 
 from stock_assets.model.network import HORIZON, QUANTILES, WINDOW
 
@@ -63,23 +66,60 @@ def versions(model_dir: Path) -> list[int]:
 
 
 def publish(model_dir: Path, onnx_file: Path, news_dim: int, keep: int = 3, max_batch_size: int = 64) -> int:
-    """Copy `onnx_file` in as the next version and (re)write config.pbtxt; returns the version."""
+    """Copy `onnx_file` in as the next version, with its config.pbtxt; returns the version.
+
+    Order, so that a process killed at any point leaves a repository Triton can load: the model
+    is staged complete (fsynced) in a hidden folder; config.pbtxt is written (atomically) before
+    the version appears, so no version is ever there without its config; the staged folder is
+    renamed to the next free number (a number another publisher took first is skipped, never
+    overwritten); old versions are pruned last. Staging folders of dead publishers are removed.
+    """
     text = config_text(news_dim, max_batch_size)
     config = parse_config(text)
     if config.input[1].dims[1] != news_dim:
         raise ValueError(f"config.pbtxt news width {config.input[1].dims[1]} != model news width {news_dim}")
     model_dir.mkdir(parents=True, exist_ok=True)
-    version = (versions(model_dir) or [0])[-1] + 1
-    staging = model_dir / f".{version}.{uuid.uuid4().hex}"
-    staging.mkdir()
+    remove_dead_leftovers(model_dir, STAGING)
+    remove_dead_leftovers(model_dir)
+    staging = model_dir / f".{owner_tag()}{STAGING}"
     try:
-        shutil.copyfile(onnx_file, staging / "model.onnx")
-        os.replace(staging, model_dir / str(version))
+        stage_version(onnx_file, staging)
+        write_config(model_dir, text)
+        version = move_into_place(staging, model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    temp = model_dir / f".config.{uuid.uuid4().hex}"
-    temp.write_text(text)
-    os.replace(temp, model_dir / "config.pbtxt")
     for old in versions(model_dir)[:-keep]:
         shutil.rmtree(model_dir / str(old), ignore_errors=True)
     return version
+
+
+STAGING = ".staging"
+
+
+def stage_version(onnx_file: Path, staging: Path) -> None:
+    staging.mkdir()
+    shutil.copyfile(onnx_file, staging / "model.onnx")
+    with open(staging / "model.onnx", "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_config(model_dir: Path, text: str) -> None:
+    temp = model_dir / temp_name("config.pbtxt")
+    try:
+        temp.write_text(text)
+        os.replace(temp, model_dir / "config.pbtxt")
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def move_into_place(staging: Path, model_dir: Path) -> int:
+    """Rename `staging` to the next free version number; a rename onto a folder another
+    publisher created meanwhile fails (it is not empty), and the next number is tried."""
+    while True:
+        version = (versions(model_dir) or [0])[-1] + 1
+        try:
+            os.rename(staging, model_dir / str(version))
+            return version
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise

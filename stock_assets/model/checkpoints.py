@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import torch
+
+from stock_assets.owners import temp_name
 
 LATEST, BEST = "checkpoint_latest.pt", "checkpoint_best.pt"
 
@@ -14,7 +15,7 @@ LATEST, BEST = "checkpoint_latest.pt", "checkpoint_best.pt"
 def save_checkpoint(state: dict, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temp = path.with_name(temp_name(path.name))
     try:
         torch.save(state, temp)
         with open(temp, "rb") as handle:

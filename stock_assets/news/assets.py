@@ -1,7 +1,6 @@
 """news_embeddings and chroma_collection: headline vectors per day, and the RAG index over them."""
 
 import time
-import uuid
 
 import dagster as dg
 import numpy as np
@@ -15,12 +14,11 @@ from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_che
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
 from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
 from stock_assets.news.resources import ChromaResource, EmbedderResource
+from stock_assets.owners import owner_tag
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import DATA_ENGINEERING
 
-# Texts claimed, embedded and cached at a time (~20 s of FinBERT on a 2-core CPU pod): what a run
-# that dies loses at most. A claim lapses after CLAIM_LEASE_S, far longer than a chunk takes.
-EMBED_CHUNK = 1000
+# A claim lapses after CLAIM_LEASE_S, far longer than a chunk (EmbedderResource.cache_chunk) takes.
 CLAIM_LEASE_S = 600.0
 
 
@@ -40,19 +38,20 @@ class ProgressLog:
         self.log.info(f"embedding {done}/{total} headlines, {rate:.0f}/s, ETA {(total - done) / max(rate, 1e-9):.0f} s")
 
 
-def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None, chunk: int = EMBED_CHUNK,
-                     lease_s: float = CLAIM_LEASE_S, poll_s: float = 2.0):
+def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None, lease_s: float = CLAIM_LEASE_S,
+                     poll_s: float = 2.0):
     """Vectors for `texts`: cached ones reused, the rest embedded once each and cached, a chunk at
     a time: each chunk is claimed first (texts another run is embedding are left to it and read
     from the cache when it is done) and cached as soon as it is embedded, so runs at once never
     embed the same text and a run that dies keeps what it finished."""
     embedder = embedder_resource.load()
     cache = embedder_resource.cache()
+    chunk = embedder_resource.cache_chunk
     hashes = [hash_text(t) for t in texts]
     text_of = dict(zip(hashes, texts))
     known = cache.get(embedder.model_id, hashes)
     pending = [h for h in dict.fromkeys(hashes) if h not in known]
-    owner, embedded, total = uuid.uuid4().hex, 0, len(pending)
+    owner, embedded, total = owner_tag(), 0, len(pending)
     started = time.perf_counter()
     while pending:
         elsewhere = []

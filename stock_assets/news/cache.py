@@ -3,8 +3,9 @@
 A SQLite file next to the lake (STOCK_HOME/cache/embeddings.sqlite, on the PVC in the cluster).
 Vectors are stored as float32 bytes; sentiment (when the model has the head) as 3 float32.
 Runs embedding at once share it through claims: a run claims the texts it is about to embed (in
-one transaction, only those neither cached nor claimed by a live run), and its claims lapse
-after a lease, so a run that died never blocks the others for long.
+one transaction, only those neither cached nor claimed by a live run). A run killed on this
+host is seen to be dead at once (claims are named by their owner process); one on another host
+(pod) is given up after the lease, so a run that died never blocks the others for long.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from stock_assets.owners import owner_is_dead
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -89,6 +92,8 @@ class EmbeddingCache:
             db.execute("BEGIN IMMEDIATE")
             now = time.time()
             db.execute("DELETE FROM claims WHERE expires < ?", (now,))
+            owners = [o for (o,) in db.execute("SELECT DISTINCT owner FROM claims WHERE model = ? AND owner != ?", (model, owner))]
+            db.executemany("DELETE FROM claims WHERE owner = ?", [(o,) for o in owners if owner_is_dead(o)])
             taken: set[str] = set()
             for i in range(0, len(hashes), CHUNK):
                 part = hashes[i : i + CHUNK]

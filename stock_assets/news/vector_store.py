@@ -30,13 +30,13 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
 
 
 class NewsVectorStore:
-    def __init__(self, client, name: str = COLLECTION):
+    def __init__(self, client, name: str = COLLECTION, batch_size: int = 5000):
         self.client = client
         self.collection = client.get_or_create_collection(
             name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
         # Stay below Chroma's limit per call (it depends on the backend's SQLite build).
-        self.batch_size = max(1, min(5000, client.get_max_batch_size()))
+        self.batch_size = max(1, min(batch_size, client.get_max_batch_size()))
 
     def record_embedder(self, name: str, dim: int) -> None:
         """Remember which encoder made the vectors: queries must be embedded by the same one."""

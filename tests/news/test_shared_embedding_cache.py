@@ -26,7 +26,6 @@ import stock_assets.news.assets as news
 from stock_assets.ingest.assets import raw_news
 from stock_assets.news.resources import EmbedderResource
 from tests.conftest import lake_resources, materialize_range
-news.EMBED_CHUNK = 40  # small chunks: the two runs interleave
 from stock_assets.news.embedder import TextEmbedder
 embed = TextEmbedder.embed
 def slower(self, texts):  # FinBERT's pace, not the tiny model's: both runs overlap
@@ -34,7 +33,7 @@ def slower(self, texts):  # FinBERT's pace, not the tiny model's: both runs over
     return embed(self, texts)
 TextEmbedder.embed = slower
 resources = lake_resources({lake!r}, news={{"symbols": ["AAPL", "MSFT", "GOOG"]}})
-resources["embedder"] = EmbedderResource(model={model!r}, cache_path={cache!r})
+resources["embedder"] = EmbedderResource(model={model!r}, cache_path={cache!r}, cache_chunk=40)  # small chunks: the runs interleave
 result = materialize_range([raw_news, news.news_embeddings], resources, "2014-04-01", "2014-04-30")
 events = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["news_embeddings"]]
 print(json.dumps({{"embedded": events[0].materialization.metadata["embedded_now"].value}}))  # one output for the range
