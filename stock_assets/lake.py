@@ -7,6 +7,7 @@ single PUT (readers see the old object or the new one, never half of one).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -80,14 +81,17 @@ def write_parquet_atomic(frame: pd.DataFrame, path: UPath) -> None:
     final = Path(path.path)
     temp = final.with_name(temp_name(final.name))
     try:
-        pq.write_table(table, temp)
-        with open(temp, "rb") as handle:  # on disk before the rename makes it the partition
-            os.fsync(handle.fileno())
+        # our own handle: closed whatever pyarrow raises (a leaked one keeps a deleted file open)
+        with open(temp, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename makes it the partition
         os.replace(temp, final)
     except OSError as exc:
         raise lake_write_error(path, exc) from exc
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only file system there is nothing to remove
+            temp.unlink(missing_ok=True)
 
 
 def lake_write_error(path, exc: OSError) -> LakeWriteError:
