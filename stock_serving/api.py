@@ -62,6 +62,7 @@ def readyz(state: ServingState = Depends(service)):
         size, chroma, chroma_error = state.vector_store().collection.count(), True, None
     except Exception as exc:  # noqa: BLE001 - any failure means the store is not usable
         size, chroma, chroma_error = None, False, str(exc)
+        state.store = None  # reconnect on the next request: a restarted server is picked up
     llm = state.llm.reachable() if state.llm.configured else None
     body = {
         "triton": triton, "chroma": chroma, "llm": llm, "panel": state.panel is not None,
@@ -123,8 +124,15 @@ def chat(request: ChatRequest, state: ServingState = Depends(service)) -> dict:
             forecast_body = state.forecast(symbol)
         except Exception:  # noqa: BLE001 - answer from the news alone when no forecast is possible
             forecast_body = None
-    sources = state.search(request.message, symbol, None, None, 5)
+    try:
+        sources, news_error = state.search(request.message, symbol, None, None, 5), None
+    except NotReady as exc:
+        if forecast_body is None:
+            raise  # nothing left to answer from: 503 with the reason
+        sources, news_error = [], str(exc)  # the forecast's facts still answer
     answer, llm_used = chat_answer(state.llm, request.message, forecast_body, sources)
+    if news_error:
+        answer = f"{answer}\n\n{news_error[:1].upper()}{news_error[1:]}."
     return {
         "answer": answer,
         "forecast": forecast_body,

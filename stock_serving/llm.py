@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 
 
@@ -9,10 +11,24 @@ class LLMError(RuntimeError):
     pass
 
 
+class LLMBusy(LLMError):
+    """Every LLM slot stayed taken for the whole queue timeout: answer without the LLM."""
+
+
 class ChatLLM:
-    def __init__(self, base_url: str | None, model: str = "llama3.1", timeout_s: float = 60.0, max_tokens: int = 300):
+    """`max_concurrent` completions at a time; a request that cannot get a slot within
+    `queue_timeout_s` is refused (LLMBusy) instead of queueing without bound behind a server that
+    works one completion at a time."""
+
+    def __init__(self, base_url: str | None, model: str = "llama3.1", timeout_s: float = 60.0, max_tokens: int = 300,
+                 max_concurrent: int = 2, queue_timeout_s: float = 10.0):
+        if max_concurrent < 1 or queue_timeout_s < 0 or timeout_s <= 0:
+            raise ValueError(f"LLM limits must be positive: concurrency {max_concurrent}, queue timeout {queue_timeout_s} s, "
+                             f"timeout {timeout_s} s")
         self.base_url = (base_url or "").rstrip("/")
         self.model, self.timeout_s, self.max_tokens = model, timeout_s, max_tokens
+        self.max_concurrent, self.queue_timeout_s = max_concurrent, queue_timeout_s
+        self._slots = threading.BoundedSemaphore(max_concurrent)
 
     @property
     def configured(self) -> bool:
@@ -33,6 +49,14 @@ class ChatLLM:
     def complete(self, messages: list[dict]) -> str:
         if not self.configured:
             raise LLMError("no LLM configured (LLM_BASE_URL)")
+        if not self._slots.acquire(timeout=self.queue_timeout_s):
+            raise LLMBusy(f"the LLM was busy ({self.max_concurrent} answers in progress for {self.queue_timeout_s:g} s)")
+        try:
+            return self._complete(messages)
+        finally:
+            self._slots.release()
+
+    def _complete(self, messages: list[dict]) -> str:
         try:
             answer = httpx.post(
                 self._url("/chat/completions"),

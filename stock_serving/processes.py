@@ -1,5 +1,6 @@
 """Starting, waiting for and stopping local servers (Triton, Chroma, the Dagster UI) from the demo and the tests."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -32,12 +33,21 @@ def running(command: list[str], **popen):
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Stop the process group of `proc` (SIGKILL when `sig` is not obeyed in time); a group that
+    is gone already (a drill killed it) is fine."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    proc.wait()
 
 
 def wait_until(probe, timeout: float = 120, what: str = "server"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from stock_serving.llm import LLMError
+from stock_serving.llm import LLMBusy, LLMError
 
 # Short and single-purpose: a 135M model follows one plain instruction, and echoes long ones.
 SYSTEM = "You summarize news headlines in two short sentences."
@@ -44,9 +44,16 @@ def format_forecast(forecast: dict | None) -> str:
     return "\n".join(lines)
 
 
-def headline_lines(sources: list[dict]) -> list[str]:
-    return [f"[{i + 1}] {s['date']} ({s['source'] or 'unknown source'}): {json.dumps(s['headline'], ensure_ascii=False)}"
-            for i, s in enumerate(sources)]
+def quoted(text: str, for_prompt: bool = False) -> str:
+    """A headline as a JSON string; inside the prompt also without a literal < or >, so no
+    headline can close the <news_data> block it is quoted in."""
+    text = json.dumps(text, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e") if for_prompt else text
+
+
+def headline_lines(sources: list[dict], for_prompt: bool = False) -> list[str]:
+    return [f"[{i + 1}] {quoted(str(s['date']), for_prompt)[1:-1]} ({quoted(s['source'] or 'unknown source', for_prompt)[1:-1]}): "
+            f"{quoted(s['headline'], for_prompt)}" for i, s in enumerate(sources)]
 
 
 def build_messages(question: str, forecast: dict | None, sources: list[dict]) -> list[dict]:
@@ -54,7 +61,7 @@ def build_messages(question: str, forecast: dict | None, sources: list[dict]) ->
     the platform itself (compose_answer), so a small model can neither garble nor contradict them.
     Headlines are untrusted: JSON-quoted inside a delimited block."""
     subject = forecast["symbol"] if forecast else "the question " + json.dumps(question[:200], ensure_ascii=False)
-    block = "\n".join(headline_lines(sources)) or "(none)"
+    block = "\n".join(headline_lines(sources, for_prompt=True)) or "(none)"
     user = f"{DATA_NOTE}\n<news_data>\n{block}\n</news_data>\n{TASK.format(subject=subject)}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
@@ -63,10 +70,21 @@ def words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
 
+MARKUP = re.compile(r"<[^>\n]{0,500}>")  # HTML tags (and the news block's delimiters)
+LINK = re.compile(r"!?\[([^\]\n]{0,500})\]\([^)\n]{0,2000}\)")  # Markdown links and images -> their text
+
+
+def plain_text(text: str) -> str:
+    """Text an LLM wrote from untrusted headlines, without markup that a client could render:
+    no HTML tags, no Markdown links or images (their text stays)."""
+    return MARKUP.sub(" ", LINK.sub(r"\1", text))
+
+
 def clean_summary(text: str) -> str:
-    """The LLM's summary without echoed instructions or prompt scaffolding, at most MAX_SENTENCES."""
+    """The LLM's summary without echoed instructions, prompt scaffolding or markup, at most
+    MAX_SENTENCES."""
     instructions = [words(x) for x in (SYSTEM, TASK, DATA_NOTE)]
-    text = re.sub(r"</?news_data>", " ", text)
+    text = plain_text(text)
     kept = []
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
         sentence = sentence.strip(" -*#")
@@ -77,11 +95,12 @@ def clean_summary(text: str) -> str:
     return " ".join(kept[:MAX_SENTENCES])
 
 
-def compose_answer(forecast: dict | None, sources: list[dict], summary: str | None, llm: str | None) -> str:
-    """Facts first, then the LLM's summary of the news (or a plain statement that none was used),
-    then the sources it was given."""
+def compose_answer(forecast: dict | None, sources: list[dict], summary: str | None, llm: str | None, why_no_llm: str | None = None) -> str:
+    """Facts first, then the LLM's summary of the news (or a plain statement that none was used,
+    and why when it is known), then the sources it was given."""
     parts = [format_forecast(forecast)]
-    parts.append(f"News summary ({llm}): {summary}" if summary else "No language model was used for this answer.")
+    no_llm = "No language model was used for this answer" + (f" ({why_no_llm})." if why_no_llm else ".")
+    parts.append(f"News summary ({llm}): {summary}" if summary else no_llm)
     parts.append("Sources:\n" + "\n".join(headline_lines(sources)) if sources else "No related headlines were found.")
     return "\n\n".join(parts)
 
@@ -89,11 +108,13 @@ def compose_answer(forecast: dict | None, sources: list[dict], summary: str | No
 def answer(llm, question: str, forecast: dict | None, sources: list[dict]) -> tuple[str, str | None]:
     """(the answer, the LLM model that summarized the news or None). Without a reachable LLM, or
     when its summary is empty once cleaned, the answer is the facts and the quoted sources."""
-    summary = None
+    summary, why = None, None
     if sources and llm.configured:
         try:
             summary = clean_summary(llm.complete(build_messages(question, forecast, sources))) or None
+        except LLMBusy as exc:
+            why = str(exc)
         except LLMError:
             summary = None
     used = llm.model if summary else None
-    return compose_answer(forecast, sources, summary, used), used
+    return compose_answer(forecast, sources, summary, used, why), used

@@ -34,6 +34,8 @@ class ServingConfig:
     llm_base_url: str | None
     llm_model: str
     llm_timeout_s: float
+    llm_concurrency: int
+    llm_queue_timeout_s: float
     admin_token: str | None
 
     @classmethod
@@ -48,6 +50,8 @@ class ServingConfig:
             llm_base_url=env.get("LLM_BASE_URL") or None,
             llm_model=env.get("LLM_MODEL", "llama3.1"),
             llm_timeout_s=float(env.get("LLM_TIMEOUT", "60")),
+            llm_concurrency=int(env.get("LLM_CONCURRENCY", "2")),
+            llm_queue_timeout_s=float(env.get("LLM_QUEUE_TIMEOUT", "10")),
             admin_token=env.get("CHATBOT_ADMIN_TOKEN") or None,
         )
 
@@ -73,7 +77,8 @@ class ServingState:
         self.config = config
         self.lock = threading.Lock()
         self.triton = TritonForecaster(config.triton_url)
-        self.llm = ChatLLM(config.llm_base_url, config.llm_model, config.llm_timeout_s)
+        self.llm = ChatLLM(config.llm_base_url, config.llm_model, config.llm_timeout_s,
+                           max_concurrent=config.llm_concurrency, queue_timeout_s=config.llm_queue_timeout_s)
         self.embedder: TextEmbedder | None = None
         self.embedder_name: str | None = None
         self.embedder_error: str | None = None

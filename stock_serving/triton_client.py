@@ -29,10 +29,15 @@ class TritonForecaster:
             self._local.client = client
         return client
 
+    def drop_client(self) -> None:
+        """Forget this thread's connection after a failure: a restarted Triton gets a fresh one."""
+        self._local.client = None
+
     def ready(self) -> bool:
         try:
             return bool(self.client.is_model_ready(MODEL_NAME))
         except Exception:  # noqa: BLE001 - unreachable or not loaded both mean "not ready"
+            self.drop_client()
             return False
 
     def model_version(self) -> str | None:
@@ -53,5 +58,9 @@ class TritonForecaster:
         inputs[0].set_data_from_numpy(price, binary_data=True)
         inputs[1].set_data_from_numpy(news, binary_data=True)
         outputs = [triton_http.InferRequestedOutput(name, binary_data=True) for name in OUTPUTS]
-        result = self.client.infer(MODEL_NAME, inputs, outputs=outputs)
+        try:
+            result = self.client.infer(MODEL_NAME, inputs, outputs=outputs)
+        except Exception:
+            self.drop_client()
+            raise
         return result.as_numpy(OUTPUTS[0]), result.as_numpy(OUTPUTS[1])

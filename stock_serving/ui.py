@@ -9,6 +9,8 @@ import httpx
 import pandas as pd
 import streamlit as st
 
+from stock_serving.markdown import as_markdown, literal, safe_url
+
 API_URL = os.environ.get("API_URL", "http://127.0.0.1:8080").rstrip("/")
 
 
@@ -62,26 +64,10 @@ def chart(forecast: dict) -> None:
 def sources(items: list[dict]) -> None:
     lines = []
     for n, s in enumerate(items, start=1):
-        title = s["headline"].replace("[", "(").replace("]", ")")
-        text = f"[{title}]({s['url']})" if s.get("url") else title
-        lines.append(f"{n}. {text} — {s['date']}, {s['source'] or 'unknown source'}")
+        title, url = literal(s["headline"]), safe_url(s.get("url"))
+        text = f"[{title}]({url})" if url else title
+        lines.append(f"{n}. {text} — {literal(s['date'])}, {literal(s['source'] or 'unknown source')}")
     st.markdown("**Sources**\n\n" + "\n".join(lines) if lines else "_No sources._")
-
-
-def as_markdown(text: str) -> str:
-    """Keep the answer's line breaks; a line after a list item starts a new paragraph (else
-    Markdown would append it to the item)."""
-    lines = text.split("\n")
-    out = [lines[0]] if lines else []
-    for previous, line in zip(lines, lines[1:]):
-        if line.startswith("- ") or not line or not previous:
-            out.append(line)
-        elif previous.startswith("- "):
-            out.append("\n" + line)
-        else:
-            out[-1] += "  "  # a hard line break
-            out.append(line)
-    return "\n".join(out)
 
 
 def show(reply: dict) -> None:
@@ -112,14 +98,14 @@ with st.sidebar:
 st.session_state.setdefault("turns", [])
 for turn in st.session_state["turns"]:
     with st.chat_message("user"):
-        st.markdown(turn["question"])
+        st.markdown(literal(turn["question"]))
     with st.chat_message("assistant"):
         show(turn["reply"])
 
 question = st.chat_input("Ask about a stock, e.g. what does the model expect for AAPL this week?")
 if question:
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(literal(question))
     with st.chat_message("assistant"):
         try:
             payload = {"message": question, **({"symbol": symbol} if symbol != "(any)" else {})}

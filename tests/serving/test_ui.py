@@ -39,25 +39,63 @@ def chat_in_browser(ui_port: int, question: str):
             browser.close()
 
 
-def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
+@contextmanager
+def api_and_ui():
+    """The chatbot API and the Streamlit UI as their own processes (serving_home's env); yields the UI port."""
     bin_dir = os.path.dirname(sys.executable)
-    with serving_home(tmp_path / "home", tiny_bert, news={"source": "synthetic"}):
-        api_port, ui_port = free_port(), free_port()
-        api = [sys.executable, "-m", "uvicorn", "stock_serving.api:app", "--host", "127.0.0.1", "--port", str(api_port)]
-        ui = [os.path.join(bin_dir, "streamlit"), "run", "stock_serving/ui.py", "--server.port", str(ui_port),
-              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        env = {**os.environ, "API_URL": f"http://127.0.0.1:{api_port}"}
-        with running(api, cwd=REPO, env=env), running(ui, cwd=REPO, env=env):
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200, 120, "the API")
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200, 120, "streamlit")
-            with chat_in_browser(ui_port, "What does the model expect for AAPL this week?") as page:
-                page.get_by_text("No language model was used", exact=False).first.wait_for(timeout=120_000)
-                page.locator('[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]').first.wait_for(timeout=60_000)
-                links = page.locator('a[href^="https://example.invalid/AAPL"]')
-                links.first.wait_for(timeout=30_000)
-                assert links.count() >= 1
-                assert page.get_by_text("model version 1", exact=False).count() >= 1
-                assert page.get_by_text("5-session forecast and its 80 % interval", exact=False).count() >= 1
-                assert page.get_by_text("measured skill vs the random walk", exact=False).count() >= 1
-                page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+    api_port, ui_port = free_port(), free_port()
+    api = [sys.executable, "-m", "uvicorn", "stock_serving.api:app", "--host", "127.0.0.1", "--port", str(api_port)]
+    ui = [os.path.join(bin_dir, "streamlit"), "run", "stock_serving/ui.py", "--server.port", str(ui_port),
+          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "API_URL": f"http://127.0.0.1:{api_port}"}
+    with running(api, cwd=REPO, env=env), running(ui, cwd=REPO, env=env):
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200, 120, "the API")
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200, 120, "streamlit")
+        yield ui_port
+
+
+def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
+    with serving_home(tmp_path / "home", tiny_bert, news={"source": "synthetic"}), api_and_ui() as ui_port:
+        with chat_in_browser(ui_port, "What does the model expect for AAPL this week?") as page:
+            page.get_by_text("No language model was used", exact=False).first.wait_for(timeout=120_000)
+            page.locator('[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]').first.wait_for(timeout=60_000)
+            links = page.locator('a[href^="https://example.invalid/AAPL"]')
+            links.first.wait_for(timeout=30_000)
+            assert links.count() >= 1
+            assert page.get_by_text("model version 1", exact=False).count() >= 1
+            assert page.get_by_text("5-session forecast and its 80 % interval", exact=False).count() >= 1
+            assert page.get_by_text("measured skill vs the random walk", exact=False).count() >= 1
+            page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
     assert (tmp_path / "chat.png").stat().st_size > 10_000
+
+
+def test_headlines_carrying_markup_show_as_written_in_the_browser(tmp_path, tiny_bert):
+    """The injection set's headlines, newest of all in the collection so they are the sources:
+    the page shows their text; no link, image, script, bold or dialog comes out of them."""
+    from stock_assets.news.embedder import TextEmbedder
+    from stock_assets.news.vector_store import NewsVectorStore, chroma_client
+    from tests.serving.test_injection import INJECTIONS
+
+    with serving_home(tmp_path / "home", tiny_bert) as (_, home):
+        store = NewsVectorStore(chroma_client(path=home / "chromadb"))
+        shown = INJECTIONS[:5]  # the chat cites 5 sources: these, stored with the question's own vector
+        question = "What does the news say about AAPL?"
+        vector = TextEmbedder(str(tiny_bert)).embed([question]).vectors[0]
+        store.collection.upsert(ids=[f"injection-{i}" for i in range(len(shown))], embeddings=[vector] * len(shown), documents=shown,
+                                metadatas=[{"date": "2014-07-01", "day": 20140701, "symbol": "AAPL", "source": "feed",
+                                            "url": "javascript:alert(2)"} for _ in shown])
+        del store
+        with api_and_ui() as ui_port, chat_in_browser(ui_port, question) as page:
+            dialogs = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.get_by_text("Sources", exact=True).first.wait_for(timeout=120_000)
+            text = page.inner_text("body").replace("\u2060", "")  # the invisible joiner that breaks bare URLs
+            for headline in shown:
+                assert headline in text, headline  # the text, as written
+            assert page.locator('a[href*="evil.example"], a[href^="javascript:"]').count() == 0
+            assert page.locator('img[src*="evil.example"], img[src="x"]').count() == 0
+            assert page.locator("script").filter(has_text="xss").count() == 0
+            assert page.locator("strong, b, em").filter(has_text="URGENT").count() == 0
+            page.wait_for_timeout(1000)
+            assert dialogs == []
+            page.screenshot(path=str(tmp_path / "injection.png"), full_page=True)
