@@ -11,8 +11,14 @@ prices 2012-09..2017-09, texts 2014-2015), through the real code paths:
    direction vs always-up, Diebold-Mariano tests (model vs random walk; news vs price only),
    80 % interval coverage and pinball loss vs the historical-volatility band.
 
+With --served, the figures are those of the model production would have served in each fold:
+each challenger trains with validation two quarters before its fold and a test split from the
+quarter before it, and the champion/challenger gate (export/gate.py, production's tolerance and
+window count) decides on that quarter whether it replaces the served version
+(bench/served_walk_forward.py).
+
     .venv/bin/python bench/eval_replay.py [--symbols all] [--folds 2015Q1,2015Q2,2015Q3,2015Q4]
-        [--embedder minilm] [--size small] [--epochs 8] [--variants news,price]
+        [--embedder minilm] [--size small] [--epochs 8] [--variants news,price] [--served]
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ os.environ["STOCK_START_DATE"] = FIRST_DAY
 os.environ["STOCK_END_DATE"] = "2016-01-01"
 os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 warnings.filterwarnings("ignore")
+
+from served_walk_forward import decisions_report, served_split, simulate  # noqa: E402
 
 
 def quarter(name: str) -> tuple[str, str, str]:
@@ -69,9 +78,13 @@ def prepare(symbols: list[str], embedder: str) -> dict:
 def train_fold(fold: str, variant: str, args) -> dict:
     from stock_assets.model.checkpoints import BEST, load_checkpoint
 
-    validation_start, test_start, test_end = quarter(fold)
     home = Path(os.environ["STOCK_HOME"])
-    folder = home / "walk_forward" / fold
+    if args.served:
+        validation_start, test_start, test_end = served_split(fold, args.folds.split(",")[-1])
+        folder = home / "walk_forward_served" / fold
+    else:
+        validation_start, test_start, test_end = quarter(fold)
+        folder = home / "walk_forward" / fold
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stock_assets.model.train",
         "--panel", str(home / "lake" / "training_windows"), "--checkpoints", str(folder),
@@ -79,12 +92,16 @@ def train_fold(fold: str, variant: str, args) -> dict:
         "--epochs", str(args.epochs), "--patience", str(args.patience), "--size", args.size,
         "--batch-size", str(args.batch_size), "--variant", variant, "--seed", str(args.seed),
     ]
+    best = (folder if variant == "news" else folder / "price_only") / BEST
+    if args.reuse and best.exists():  # training is seeded: the same command gives the same checkpoint
+        state = load_checkpoint(best)
+        if state.get("splits") == {"validation_start": validation_start, "test_start": test_start, "test_end": test_end}:
+            return {"state": state, "seconds": 0.0}
     started = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL if args.quiet else None)
     seconds = time.perf_counter() - started
-    state = load_checkpoint((folder if variant == "news" else folder / "price_only") / BEST)
-    return {"state": state, "seconds": seconds}
+    return {"state": load_checkpoint(best), "seconds": seconds}
 
 
 def main() -> None:
@@ -99,6 +116,10 @@ def main() -> None:
     parser.add_argument("--variants", default="news,price")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="hide the training logs")
+    parser.add_argument("--served", action="store_true", help="report what the champion/challenger gate would have served")
+    parser.add_argument("--evidence-p", type=float, default=None,
+                        help="the gate's evidence level (default: onnx_model's gate_evidence_p; 1 turns the rule off)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the fold checkpoints of an earlier run with the same splits")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
     symbols = sorted(p.stem for p in (REPLAY / "prices").glob("*.csv")) if args.symbols == "all" else args.symbols.split(",")
@@ -117,7 +138,16 @@ def main() -> None:
             metrics = run["state"]["metrics"]["model"]
             print(f"{fold} {variant}: {run['seconds']:.0f} s, best epoch {run['state']['epoch']}, skill {metrics['skill']:+.4f}, "
                   f"alpha {run['state']['calibration']['shrinkage']}", flush=True)
+    protocol = "each model as trained"
+    if args.served:
+        results, decisions = gate_results(results, args)
+        from stock_assets.export.assets import OnnxConfig
+
+        evidence = OnnxConfig().gate_evidence_p if args.evidence_p is None else args.evidence_p
+        protocol = f"the served model (champion/challenger gate, evidence level p < {evidence:g})"
     report = "\n\n".join([
+        f"Protocol: {protocol}.",
+        *([decisions_report(decisions)] if args.served else []),
         f"Command: `.venv/bin/python bench/eval_replay.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "
         f"{args.embedder}, model size {args.size}, up to {args.epochs} epochs (patience {args.patience}), 2-process DDP.",
         fold_report(results, primary=args.variants.split(",")[0]),
@@ -128,6 +158,26 @@ def main() -> None:
         args.out.write_text(report + "\n")
         (args.out.with_suffix(".json")).write_text(json.dumps(
             {f: {v: r["state"]["metrics"] for v, r in runs.items()} for f, runs in results.items()}, indent=1, default=float))
+
+
+def gate_results(results: dict, args) -> tuple[dict, dict]:
+    """Each variant's challengers through the production gate -> (served results, decisions)."""
+    from stock_assets.export.assets import OnnxConfig
+    from stock_assets.model.panel import load_panel
+
+    sessions = load_panel(Path(os.environ["STOCK_HOME"]) / "lake" / "training_windows").sessions.astype("datetime64[D]")
+    defaults = OnnxConfig()
+    served: dict = {fold: {} for fold in results}
+    decisions = {}
+    for variant in args.variants.split(","):
+        challengers = {fold: runs[variant]["state"] for fold, runs in results.items()}
+        evidence = defaults.gate_evidence_p if args.evidence_p is None else args.evidence_p
+        by_fold, decisions[variant] = simulate(challengers, sessions, defaults.gate_tolerance, defaults.gate_windows, evidence)
+        for fold, state in by_fold.items():
+            served[fold][variant] = {"state": state}
+    for row in (r for rows in decisions.values() for r in rows):
+        print(f"{row['fold']}: {row['decision']}; served: {row['served']}", flush=True)
+    return served, decisions
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from stock_assets.automation import when_upstream_changed
-from stock_assets.export.gate import Scores, decide, recent_windows, score
+from stock_assets.export.gate import Scores, decide, random_walk_reason, recent_windows, score
 from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_checkpoint, onnx_session, parity, random_batch
 from stock_assets.export.triton_repository import MODEL_NAME, publish, versions
 from stock_assets.lake import local_home
@@ -34,6 +34,9 @@ class OnnxConfig(dg.Config):
     parity_limit: float = PARITY_LIMIT
     gate_tolerance: float = 0.002  # the challenger may trail the champion's skill by this much (0.2 pp)
     gate_windows: int = 5000  # the most recent validation/test windows both models are scored on
+    # a move away from the last close is served only when its gain over the random walk on those
+    # windows has a one-sided Diebold-Mariano p-value below this; otherwise shrinkage 0 is published
+    gate_evidence_p: float = 0.05
 
 
 def current_panel(news_dim: int) -> Panel | None:
@@ -124,15 +127,13 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
             return parity(model, session, real + random), (score(session, panel, *windows) if panel is not None else None)
 
         errors, challenger = export_and_score()
-        fallback = ""
-        if champion_version is None and challenger is not None and challenger.skill < 0:
-            # nothing is served yet: serve the random walk (with the calibrated band), never worse
-            fallback = f" with shrinkage 0, the random walk (as trained: {challenger.skill:+.2%})"
+        fallback = random_walk_reason(challenger, champion_version, config.gate_evidence_p) or ""
+        if fallback:  # the random walk with the calibrated band: never worse, and no move without evidence
             model.shrinkage.zero_()
             errors, challenger = export_and_score()
         parity_ok = errors["max_abs_error_relative"] <= limit
         gate_ok, decision = decide(challenger, champion, champion_version, config.gate_tolerance)
-        decision = decision.replace(" (no comparable", f"{fallback} (no comparable") if fallback else decision
+        decision = decision.replace("published: ", f"published{fallback}: ", 1) if fallback else decision
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"
         published = parity_ok and gate_ok
