@@ -184,11 +184,12 @@ def compact(metrics: dict | None) -> dict:
 
 
 def gate_table(challenger: Scores | None, champion: Scores | None, champion_version: int | None) -> str:
-    lines = ["| model | skill vs random walk | MAE | MAE random walk | 80 % coverage | windows | days |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | skill vs random walk | one-sided DM p | MAE | MAE random walk | 80 % coverage | windows | days |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, s in (("challenger", challenger), (f"champion v{champion_version}" if champion_version else "champion", champion)):
         if s is None:
-            lines.append(f"| {label} | – | – | – | – | – | – |")
+            lines.append(f"| {label} | – | – | – | – | – | – | – |")
         else:
-            lines.append(f"| {label} | {s.skill:+.2%} | {s.mae:.5f} | {s.mae_random_walk:.5f} | {s.coverage_80:.3f} | {s.windows} | "
-                         f"{s.first_day}..{s.last_day} |")
+            lines.append(f"| {label} | {s.skill:+.2%} | {s.p_value:.2f} | {s.mae:.5f} | {s.mae_random_walk:.5f} | {s.coverage_80:.3f} | "
+                         f"{s.windows} | {s.first_day}..{s.last_day} |")
     return "\n".join(lines)
