@@ -119,13 +119,16 @@ def main() -> None:
     parser.add_argument("--served", action="store_true", help="report what the champion/challenger gate would have served")
     parser.add_argument("--evidence-p", type=float, default=None,
                         help="the gate's evidence level (default: onnx_model's gate_evidence_p; 1 turns the rule off)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the fold checkpoints of an earlier run with the same splits")
+    parser.add_argument("--reuse", action="store_true", help="reuse the panel and the fold checkpoints of an earlier run with the same splits")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
     symbols = sorted(p.stem for p in (REPLAY / "prices").glob("*.csv")) if args.symbols == "all" else args.symbols.split(",")
-    timings = prepare(symbols, args.embedder)
-    print(f"data: {len(symbols)} symbols; ingest + embed {timings['ingest_embed_s']:.0f} s "
-          f"({timings['embedded_now']} texts embedded now); panel {timings['panel_s']:.0f} s", flush=True)
+    if args.reuse and (Path(os.environ["STOCK_HOME"]) / "lake" / "training_windows" / "CURRENT").exists():
+        print("data: the panel of an earlier run (--reuse)", flush=True)
+    else:
+        timings = prepare(symbols, args.embedder)
+        print(f"data: {len(symbols)} symbols; ingest + embed {timings['ingest_embed_s']:.0f} s "
+              f"({timings['embedded_now']} texts embedded now); panel {timings['panel_s']:.0f} s", flush=True)
 
     from stock_assets.model.report import fold_report, pooled_report
 
