@@ -50,7 +50,7 @@ class ChatLLM:
         if not self.configured:
             raise LLMError("no LLM configured (LLM_BASE_URL)")
         if not self._slots.acquire(timeout=self.queue_timeout_s):
-            raise LLMBusy(f"the LLM was busy ({self.max_concurrent} answers in progress for {self.queue_timeout_s:g} s)")
+            raise LLMBusy(f"the LLM was busy: {self.max_concurrent} answers in progress for {self.queue_timeout_s:g} s")
         try:
             return self._complete(messages)
         finally:
