@@ -59,7 +59,7 @@ $(LLM_STAMP): $(STAMP)
 setup: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 
 test: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 test-fast: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/pytest -q -m "not slow"
