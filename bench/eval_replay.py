@@ -42,14 +42,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 warnings.filterwarnings("ignore")
 
-from served_walk_forward import decisions_report, served_split, simulate  # noqa: E402
+from served_walk_forward import decisions_report, quarter_start, served_split, simulate  # noqa: E402
 
 
 def quarter(name: str) -> tuple[str, str, str]:
     """'2015Q2' -> (validation start, test start, test end): the quarter before, the quarter, the next."""
-    year, q = int(name[:4]), int(name[-1])
-    starts = [f"{year + (q - 2 + i) // 4}-{(q - 2 + i) % 4 * 3 + 1:02d}-01" for i in range(3)]
-    return starts[0], starts[1], starts[2]
+    return quarter_start(name, -1), quarter_start(name), quarter_start(name, 1)
 
 
 def prepare(symbols: list[str], embedder: str) -> dict:
@@ -143,10 +141,7 @@ def main() -> None:
                   f"alpha {run['state']['calibration']['shrinkage']}", flush=True)
     protocol = "each model as trained"
     if args.served:
-        results, decisions = gate_results(results, args)
-        from stock_assets.export.assets import OnnxConfig
-
-        evidence = OnnxConfig().gate_evidence_p if args.evidence_p is None else args.evidence_p
+        results, decisions, evidence = gate_results(results, args)
         protocol = f"the served model (champion/challenger gate, evidence level p < {evidence:g})"
     report = "\n\n".join([
         f"Protocol: {protocol}.",
@@ -163,24 +158,24 @@ def main() -> None:
             {f: {v: r["state"]["metrics"] for v, r in runs.items()} for f, runs in results.items()}, indent=1, default=float))
 
 
-def gate_results(results: dict, args) -> tuple[dict, dict]:
-    """Each variant's challengers through the production gate -> (served results, decisions)."""
+def gate_results(results: dict, args) -> tuple[dict, dict, float]:
+    """Each variant's challengers through the production gate -> (served results, decisions, evidence level)."""
     from stock_assets.export.assets import OnnxConfig
     from stock_assets.model.panel import load_panel
 
     sessions = load_panel(Path(os.environ["STOCK_HOME"]) / "lake" / "training_windows").sessions.astype("datetime64[D]")
     defaults = OnnxConfig()
+    evidence = defaults.gate_evidence_p if args.evidence_p is None else args.evidence_p
     served: dict = {fold: {} for fold in results}
     decisions = {}
     for variant in args.variants.split(","):
         challengers = {fold: runs[variant]["state"] for fold, runs in results.items()}
-        evidence = defaults.gate_evidence_p if args.evidence_p is None else args.evidence_p
         by_fold, decisions[variant] = simulate(challengers, sessions, defaults.gate_tolerance, defaults.gate_windows, evidence)
         for fold, state in by_fold.items():
             served[fold][variant] = {"state": state}
     for row in (r for rows in decisions.values() for r in rows):
         print(f"{row['fold']}: {row['decision']}; served: {row['served']}", flush=True)
-    return served, decisions
+    return served, decisions, evidence
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def simulate(challengers: dict[str, dict], sessions: np.ndarray, tolerance: floa
     folds = list(challengers)
     champion: Version | None = None
     served, decisions = {}, []
-    for k, fold in enumerate(folds):
+    for fold in folds:
         gate_start, fold_start, fold_stop = quarter_start(fold, -1), quarter_start(fold), quarter_start(fold, 1)
 
         def on(version: Version, start: str, stop: str) -> dict[str, np.ndarray]:
@@ -116,8 +116,7 @@ def simulate(challengers: dict[str, dict], sessions: np.ndarray, tolerance: floa
         if fallback:  # as onnx_model does
             challenger = Version(fold, random_walk=True)
             challenger_scores = scores(on(challenger, gate_start, fold_start), limit)
-        published, reason = decide(challenger_scores, champion_scores, champion_number, tolerance)
-        reason = reason.replace("published: ", f"published{fallback}: ", 1) if fallback else reason
+        published, reason = decide(challenger_scores, champion_scores, champion_number, tolerance, fallback or "")
         if published:
             champion = challenger
         decisions.append({"fold": fold, "published": published, "decision": reason, "served": champion.label if champion else "nothing",

@@ -26,14 +26,17 @@ def default_signals():
 @contextmanager
 def running(command: list[str], **popen):
     """Run `command` in its own process group; stop the whole group afterwards."""
-    proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=default_signals, start_new_session=True, **popen,
-    )
+    proc = start_group(command, **popen)
     try:
         yield proc
     finally:
         stop_group(proc)
+
+
+def start_group(command: list[str], **popen) -> subprocess.Popen:
+    """Start `command` as a server in its own process group (stoppable signals, output discarded)."""
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=default_signals, start_new_session=True, **popen)
 
 
 def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:

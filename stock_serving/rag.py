@@ -115,6 +115,6 @@ def answer(llm, question: str, forecast: dict | None, sources: list[dict]) -> tu
         except LLMBusy as exc:
             why = str(exc)
         except LLMError:
-            summary = None
+            pass  # unreachable or unusable: the answer says no LLM was used
     used = llm.model if summary else None
     return compose_answer(forecast, sources, summary, used, why), used

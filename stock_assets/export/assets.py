@@ -132,8 +132,7 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
             model.shrinkage.zero_()
             errors, challenger = export_and_score()
         parity_ok = errors["max_abs_error_relative"] <= limit
-        gate_ok, decision = decide(challenger, champion, champion_version, config.gate_tolerance)
-        decision = decision.replace("published: ", f"published{fallback}: ", 1) if fallback else decision
+        gate_ok, decision = decide(challenger, champion, champion_version, config.gate_tolerance, fallback)
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"
         published = parity_ok and gate_ok

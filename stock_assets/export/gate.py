@@ -108,8 +108,10 @@ def random_walk_reason(challenger: Scores | None, champion_version: int | None, 
     return None
 
 
-def decide(challenger: Scores | None, champion: Scores | None, champion_version: int | None, tolerance: float) -> tuple[bool, str]:
-    """(publish?, the reason in words)."""
+def decide(challenger: Scores | None, champion: Scores | None, champion_version: int | None, tolerance: float,
+           random_walk: str = "") -> tuple[bool, str]:
+    """(publish?, the reason in words); `random_walk`: random_walk_reason's words when the
+    challenger is judged with shrinkage 0."""
     if challenger is None:
         return False, "no recent windows (validation/test split) to evaluate the challenger on: materialize more history"
     said = f"challenger skill {challenger.skill:+.2%}"
@@ -117,7 +119,7 @@ def decide(challenger: Scores | None, champion: Scores | None, champion_version:
         kept = f"kept version {champion_version}" if champion_version else "nothing published"
         return False, f"{kept}: {said} is worse than the random walk on {challenger.windows} recent windows"
     if champion is None:
-        return True, f"published: {said} (no comparable served version)"
+        return True, f"published{random_walk}: {said} (no comparable served version)"
     if challenger.skill < champion.skill - tolerance:
         return False, f"kept version {champion_version}: {said} vs champion {champion.skill:+.2%} on the same {challenger.windows} windows"
-    return True, f"published: {said} vs champion v{champion_version} {champion.skill:+.2%} on the same {challenger.windows} windows"
+    return True, f"published{random_walk}: {said} vs champion v{champion_version} {champion.skill:+.2%} on the same {challenger.windows} windows"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ import httpx
 
 from stock_serving.local_llm import MODEL_ALIAS
 from stock_serving.local_llm import command as llm_command
-from stock_serving.processes import default_signals, free_port, stop_group, wait_until
+from stock_serving.processes import free_port, start_group, stop_group, wait_until
 from tests.conftest import REPO
 from tests.serving.test_api import fill_serving_home, triton_command, triton_ready
 
@@ -61,16 +60,13 @@ class Stack:
 
     def start(self, name: str, wait: bool = True) -> None:
         command, extra = self.command(name)
-        self.procs[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
-                                            preexec_fn=default_signals, start_new_session=True, **extra)
+        self.procs[name] = start_group(command, cwd=REPO, **extra)
         if wait:
             wait_until(lambda: self.probe(name), 180, name)
 
     def kill(self, name: str) -> float:
         """SIGKILL the service's whole process group, as a node failure would; returns the time."""
-        proc = self.procs.pop(name)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        stop_group(self.procs.pop(name), signal.SIGKILL)
         return time.monotonic()
 
     def stop(self) -> None:
