@@ -76,9 +76,11 @@ def test_headlines_carrying_markup_show_as_written_in_the_browser(tmp_path, tiny
     from stock_assets.news.vector_store import NewsVectorStore, chroma_client
     from tests.serving.test_injection import INJECTIONS
 
-    with serving_home(tmp_path / "home", tiny_bert) as (_, home):
+    # news for MSFT only: the injected headlines are then the only AAPL ones, so the chat cites all
+    # of them whatever the approximate nearest-neighbour search returns among thousands of others
+    with serving_home(tmp_path / "home", tiny_bert, news={"symbols": ["MSFT"]}) as (_, home):
         store = NewsVectorStore(chroma_client(path=home / "chromadb"))
-        shown = INJECTIONS[:5]  # the chat cites 5 sources: these, stored with the question's own vector
+        shown = INJECTIONS[:5]  # the chat cites 5 sources: these
         question = "What does the news say about AAPL?"
         vector = TextEmbedder(str(tiny_bert)).embed([question]).vectors[0]
         store.collection.upsert(ids=[f"injection-{i}" for i in range(len(shown))], embeddings=[vector] * len(shown), documents=shown,
