@@ -8,12 +8,15 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import onnx
+import torch
 
 from stock_assets.automation import when_upstream_changed
-from stock_assets.export.gate import Scores, decide, random_walk_reason, recent_windows, score
+from stock_assets.export.gate import (NEWS, PRICE, RANDOM_WALK, Forecasts, choose, gate_table, gate_windows, judge, run_model,
+                                      scores_of, unseen_windows)
 from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_checkpoint, onnx_session, parity, random_batch
 from stock_assets.export.triton_repository import MODEL_NAME, publish, versions
 from stock_assets.lake import local_home
+from stock_assets.model.calibration import random_walk_scale
 from stock_assets.model.checkpoints import BEST
 from stock_assets.model.panel import Panel, WindowDataset, load_panel
 from stock_assets.model.report import metrics_table
@@ -32,10 +35,10 @@ class OnnxConfig(dg.Config):
     keep_versions: int = 3
     max_batch_size: int = 64
     parity_limit: float = PARITY_LIMIT
-    gate_tolerance: float = 0.002  # the challenger may trail the champion's skill by this much (0.2 pp)
-    gate_windows: int = 5000  # the most recent validation/test windows both models are scored on
-    # a move away from the last close is served only when its gain over the random walk on those
-    # windows has a one-sided Diebold-Mariano p-value below this; otherwise shrinkage 0 is published
+    gate_windows: int = 5000  # the most recent test-split windows every candidate and the champion are scored on
+    # the level of every decision of the gate (one-sided Diebold-Mariano, HLN-corrected): a network
+    # is served only when it beats the random walk (news: and the price-only network) at p below it,
+    # and a challenger is kept out only when it is worse than the served version at p below it
     gate_evidence_p: float = 0.05
 
 
@@ -62,8 +65,8 @@ def real_batches(news_dim: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-def champion_scores(panel: Panel | None, windows, news_dim: int) -> tuple[int | None, Scores | None]:
-    """The served (latest published) version and its scores on the same windows, when comparable."""
+def champion_forecasts(panel: Panel | None, windows, news_dim: int) -> tuple[int | None, Forecasts | None]:
+    """The served (latest published) version and its forecasts on the gate windows, when comparable."""
     published = versions(model_repository())
     if not published:
         return None, None
@@ -74,19 +77,26 @@ def champion_scores(panel: Panel | None, windows, news_dim: int) -> tuple[int | 
     width = session.get_inputs()[1].shape[-1]
     if width != news_dim or len(session.get_outputs()) < 2:  # another embedder, or a model from before the quantiles
         return version, None
-    return version, score(session, panel, *windows)
+    return version, run_model(session, panel, *windows)
 
 
-def gate_check(passed: bool, decision: str, challenger: Scores | None, champion: Scores | None) -> dg.AssetCheckResult:
-    metadata = {"decision": decision}
-    if challenger:
-        metadata["challenger_skill"] = challenger.skill
-    if champion:
-        metadata["champion_skill"] = champion.skill
+def price_only_candidate(news_state: dict):
+    """The price-only network trained beside the news network on the same splits and data, or None
+    (with why) when there is none: ablation off, or a checkpoint of other data."""
+    path = checkpoint_root() / "price_only" / BEST
+    if not path.exists():
+        return None, None, "no price-only network (model_checkpoint ablation: false)"
+    model, state = model_from_checkpoint(path)
+    if state.get("data") != news_state.get("data"):
+        return None, None, "the price-only checkpoint was trained on other data or splits: ignored"
+    return model, state, ""
+
+
+def gate_check(passed: bool, decision: str, served: str | None, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
     # A kept champion is the gate working, not a broken run: the failed check shows as a warning
     # and nothing is published (the deploy sensor only sees published versions).
-    return dg.AssetCheckResult(check_name="champion_challenger", passed=passed, metadata=metadata,
-                               severity=dg.AssetCheckSeverity.ERROR if passed else dg.AssetCheckSeverity.WARN)
+    return dg.AssetCheckResult(check_name="champion_challenger", passed=passed, severity=severity,
+                               metadata={"decision": decision, "served_network": served or "–"})
 
 
 @dg.asset(
@@ -98,65 +108,93 @@ def gate_check(passed: bool, decision: str, challenger: Scores | None, champion:
     check_specs=[
         dg.AssetCheckSpec("onnx_parity", asset="onnx_model", blocking=True,
                           description=f"onnxruntime matches PyTorch within {PARITY_LIMIT} (relative to the last close) on both outputs"),
+        dg.AssetCheckSpec("gate_windows_unseen", asset="onnx_model", blocking=True,
+                          description="every gate window lies wholly after the last day either network was trained, early-stopped "
+                                      "or calibrated on (otherwise the gate refuses to judge and nothing is published)"),
         dg.AssetCheckSpec("champion_challenger", asset="onnx_model", blocking=True,
-                          description="the new version's skill on recent windows is >= 0 (random walk) and not worse than the "
-                                      "served version's on the same windows; otherwise it is not published"),
+                          description="news, price-only or random walk chosen by one significance rule on unseen windows; the choice "
+                                      "replaces the served version unless significantly worse on the same windows"),
     ],
 )
 def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
-    """The best checkpoint exported to ONNX (dynamic batch axis; inputs price_input [B,30,1] and
+    """The served network exported to ONNX (dynamic batch axis; inputs price_input [B,30,1] and
     news_input [B,30,D]; outputs forecast [B,5] and forecast_quantiles [B,5,3]; normalization,
-    shrinkage and interval calibration inside the graph). Published as a new numeric version of
-    `stock_predictor` in the Triton model repository only when onnxruntime matches PyTorch and the
-    champion/challenger gate passes: never worse than the random walk, nor than the served version.
+    shrinkage and interval calibration inside the graph) and published as a new numeric version of
+    `stock_predictor` in the Triton model repository. Which network is served (the news network, the
+    price-only one, or the random walk with a calibrated band) is decided by one significance rule
+    on test-split windows neither network ever used; it is published only when onnxruntime matches
+    PyTorch, it is not significantly worse than the served version, and its forecasts differ from it.
     """
-    model, state = model_from_checkpoint(checkpoint_root() / BEST)
-    news_dim = model.config.news_dim
+    news_model, news_state = model_from_checkpoint(checkpoint_root() / BEST)
+    news_dim = news_model.config.news_dim
     panel = current_panel(news_dim)
-    windows = recent_windows(panel, config.gate_windows) if panel is not None else (np.zeros(0, int), np.zeros(0, int))
+    price_model, price_state, price_note = price_only_candidate(news_state)
+    windows = gate_windows(panel, config.gate_windows) if panel is not None else (np.zeros(0, int), np.zeros(0, int))
+    fitted = {NEWS: (news_state.get("fitted") or {}).get("validation")}
+    if price_state is not None:
+        fitted[PRICE] = (price_state.get("fitted") or {}).get("validation")
+    clean, windows_note = unseen_windows(panel, windows[1], fitted) if panel is not None else (False, "no training panel for this news width")
     real = real_batches(news_dim)
-    random = [random_batch(size, news_dim, seed=size) for size in BATCH_SIZES]
+    batches = real + [random_batch(size, news_dim, seed=size) for size in BATCH_SIZES]
     limit = min(config.parity_limit, PARITY_LIMIT)
-    champion_version, champion = champion_scores(panel, windows, news_dim)
+    champion_version, champion = champion_forecasts(panel, windows, news_dim) if clean else (None, None)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
 
-        def export_and_score():
+        def exported(model, name: str):
+            path = Path(tmp) / f"{name}.onnx"
             export_onnx(model, path)
             session = onnx_session(path)
-            return parity(model, session, real + random), (score(session, panel, *windows) if panel is not None else None)
+            return path, parity(model, session, batches), (run_model(session, panel, *windows) if clean else None)
 
-        errors, challenger = export_and_score()
-        fallback = random_walk_reason(challenger, champion_version, config.gate_evidence_p) or ""
-        if fallback:  # the random walk with the calibrated band: never worse, and no move without evidence
+        candidates = {NEWS: (news_model, news_state, *exported(news_model, "news"))}
+        if price_model is not None:
+            candidates[PRICE] = (price_model, price_state, *exported(price_model, "price"))
+        served, reason = choose(candidates[NEWS][4], candidates.get(PRICE, (None,) * 5)[4], config.gate_evidence_p) if clean else (None, windows_note)
+        if served == RANDOM_WALK:  # the band of the network without news when there is one, refitted for a zero median
+            model, state = candidates[PRICE][:2] if PRICE in candidates else candidates[NEWS][:2]
             model.shrinkage.zero_()
-            errors, challenger = export_and_score()
+            model.interval_scale.copy_(torch.from_numpy(random_walk_scale(state["validation_predictions"])))
+            candidates[RANDOM_WALK] = (model, state, *exported(model, "random_walk"))
+        model, state, path, errors, chosen = candidates[served or NEWS]
         parity_ok = errors["max_abs_error_relative"] <= limit
-        gate_ok, decision = decide(challenger, champion, champion_version, config.gate_tolerance, fallback)
+        publish_ok, unchanged, judged = judge(chosen, champion, champion_version, config.gate_evidence_p) if clean else (False, False, windows_note)
+        decision = f"{served}: {reason}; {judged}" if clean else windows_note
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"
-        published = parity_ok and gate_ok
-        evaluation = {**(challenger.as_dict() if challenger else {}), "test_split": compact(state.get("metrics"))}
+        published = parity_ok and publish_ok
+        scores = scores_of(chosen) if chosen is not None else None
+        evaluation = {**(scores.as_dict() if scores else {}), "served_network": served, "figure": "selection (gate windows)",
+                      "test_split": compact(state.get("metrics"))}
         proto = onnx.load(str(path))
         onnx.helper.set_model_props(proto, {
             "max_abs_error_relative": str(errors["max_abs_error_relative"]),
-            "watermark": state["watermark"], "epoch": str(state["epoch"]),
+            "watermark": state["watermark"], "epoch": str(state["epoch"]), "served_network": str(served),
             "evaluation": json.dumps(evaluation),
-            "calibration": json.dumps({**state.get("calibration", {}), "shrinkage": model.shrinkage.tolist()}),
+            "calibration": json.dumps({**state.get("calibration", {}), "shrinkage": model.shrinkage.tolist(),
+                                       "interval_scale": model.interval_scale.tolist()}),
         })
         onnx.save(proto, str(path))
         version = publish(model_repository(), path, news_dim, config.keep_versions, config.max_batch_size) if published else None
         size = path.stat().st_size
-    (context.log.info if published else context.log.warning)(decision)
+        rows = {label: c[4] for label, c in candidates.items()}
+        if RANDOM_WALK not in rows and chosen is not None:
+            rows[RANDOM_WALK] = chosen.as_random_walk(chosen.band)
+        if champion is not None:
+            rows[f"served version {champion_version}"] = champion
+    (context.log.info if published or unchanged else context.log.warning)(decision)
+    severity = dg.AssetCheckSeverity.ERROR if publish_ok or unchanged else dg.AssetCheckSeverity.WARN
     return dg.MaterializeResult(
         metadata={
             "version": version if version is not None else -1,
             "published": published,
             "decision": decision,
+            "served_network": served or "–",
             "served_version": version if version is not None else (champion_version or -1),
-            "challenger_skill": challenger.skill if challenger else float("nan"),
-            "champion_skill": champion.skill if champion else float("nan"),
-            "gate": dg.MetadataValue.md(gate_table(challenger, champion, champion_version)),
+            "gate_skill": scores.skill if scores else float("nan"),
+            "gate_p_value": scores.p_value if scores else float("nan"),
+            "gate_windows": windows_note,
+            "price_only": price_note or "compared",
+            "gate": dg.MetadataValue.md(gate_table(rows, served, candidates.get(PRICE, (None,) * 5)[4]) if clean else windows_note),
             "evaluation": dg.MetadataValue.md(metrics_table(state.get("metrics") or {})),
             "repository": dg.MetadataValue.path(str(model_repository())),
             "news_dim": news_dim,
@@ -168,7 +206,9 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         },
         check_results=[
             dg.AssetCheckResult(check_name="onnx_parity", passed=parity_ok, metadata={**errors, "limit": limit}),
-            gate_check(gate_ok, decision, challenger, champion),
+            dg.AssetCheckResult(check_name="gate_windows_unseen", passed=clean, metadata={"windows": windows_note},
+                                severity=dg.AssetCheckSeverity.ERROR),
+            gate_check(publish_ok or unchanged, decision, served, severity),
         ],
     )
 
@@ -180,15 +220,3 @@ def compact(metrics: dict | None) -> dict:
     model = metrics["model"]
     return {"skill": model.get("skill"), "coverage_80": model.get("coverage_80"), "windows": metrics["windows"]["count"],
             "dm_p_value": model["dm_vs_random_walk"]["p_value"]}
-
-
-def gate_table(challenger: Scores | None, champion: Scores | None, champion_version: int | None) -> str:
-    lines = ["| model | skill vs random walk | one-sided DM p | MAE | MAE random walk | 80 % coverage | windows | days |",
-             "|---|---|---|---|---|---|---|---|"]
-    for label, s in (("challenger", challenger), (f"champion v{champion_version}" if champion_version else "champion", champion)):
-        if s is None:
-            lines.append(f"| {label} | – | – | – | – | – | – | – |")
-        else:
-            lines.append(f"| {label} | {s.skill:+.2%} | {s.p_value:.2f} | {s.mae:.5f} | {s.mae_random_walk:.5f} | {s.coverage_80:.3f} | "
-                         f"{s.windows} | {s.first_day}..{s.last_day} |")
-    return "\n".join(lines)

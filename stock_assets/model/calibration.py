@@ -9,8 +9,10 @@ exported graph): the shrinkage of the predicted returns and the interval calibra
   median, taken half-way (geometrically) towards 1: one validation quarter's volatility regime
   over-corrects the next one. Floored at a small positive value so the quantiles stay ordered.
 
-- news: the same network is scored on validation with its news input masked (the price path);
-  news stays in the served graph only if it lowered the loss in 95 % of the bootstrap replicates.
+Whether news is served at all is not decided here: the validation split already chose the news
+network's epoch and fits its calibration, so the choice between the news network, the separately
+trained price-only network and the random walk is the gate's, on windows neither network used
+(stock_assets/export/gate.py).
 
 The shrinkage and interval rules were chosen on a development walk-forward over the 2014 quarters of the replay data
 (bench/RESULTS.md), never on the 2015 folds that are reported: with a bound at 80 % or no
@@ -21,12 +23,13 @@ conformal scaling had a worse pinball loss (0.9944x the volatility band) than ha
 from __future__ import annotations
 
 import numpy as np
+from arch.bootstrap import MovingBlockBootstrap
 
 GRID = np.linspace(0.0, 1.0, 101)
 MIN_SCALE, MAX_SCALE = 0.05, 20.0
 
 
-CONFIDENCE = 0.95  # of the shrinkage's lower bound and of the news test
+CONFIDENCE = 0.95  # of the shrinkage's lower bound
 CONFORMAL_WEIGHT = 0.5  # exponent on the conformal factor: 1 = full conformal, 0 = none
 
 
@@ -52,28 +55,13 @@ def fit_shrinkage(predicted: np.ndarray, actual: np.ndarray, days: np.ndarray | 
 
 
 def day_bootstrap(days: np.ndarray, replicates: int = 300, block: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(each window's day index [W], replicate weights per day [B, days]): a moving-block
+    """(each window's day index [W], replicate weights per day [B, days]): arch's moving-block
     bootstrap over days, since windows of one day are not independent and 5-day targets overlap."""
     index = np.unique(days, return_inverse=True)[1]
     n = int(index.max()) + 1
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, max(1, n - block + 1), size=(replicates, -(-n // block)))
-    picked = (starts[..., None] + np.arange(block)).reshape(replicates, -1)[:, :n] % n
-    return index, np.stack([np.bincount(p, minlength=n) for p in picked])
-
-
-def news_earns_its_place(loss_with: np.ndarray, loss_without: np.ndarray, days: np.ndarray, confidence: float = CONFIDENCE) -> tuple[bool, float]:
-    """Per-window validation losses of the same network with and without its news input ->
-    (keep the news?, the share of bootstrap replicates in which the news lowered the loss).
-    News is kept only when it helps in at least `confidence` of them: a model does not carry
-    an input whose value the evidence does not show."""
-    if not len(loss_with):
-        return False, 0.0
-    index, weights = day_bootstrap(days)
-    n = weights.shape[1]
-    gain = np.bincount(index, weights=loss_without - loss_with, minlength=n)
-    share = float(((weights @ gain) > 0).mean())
-    return share >= confidence, share
+    sampler = MovingBlockBootstrap(min(block, n), np.arange(n), seed=np.random.default_rng(seed))
+    weights = np.stack([np.bincount(sampler.index, minlength=n) for _ in sampler.bootstrap(replicates)])
+    return index, weights
 
 
 def fit_interval_scale(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, actual: np.ndarray, level: float = 0.1,
@@ -89,3 +77,11 @@ def fit_interval_scale(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, 
     above = np.quantile(residual / np.maximum(upper, 1e-12), q, axis=0)
     conformal = np.clip(np.stack([below, above]), MIN_SCALE, MAX_SCALE)
     return (conformal**weight).astype(np.float32)
+
+
+def random_walk_scale(validation: dict[str, np.ndarray], weight: float = CONFORMAL_WEIGHT) -> np.ndarray:
+    """The interval scale [2, H] for serving the random walk (shrinkage 0) with a network's band:
+    refitted on its validation outputs around a zero median, not the shrunk one it was fitted for."""
+    actual = np.asarray(validation["actual"], np.float64)
+    return fit_interval_scale(np.zeros_like(actual), np.asarray(validation["lower"], np.float64),
+                              np.asarray(validation["upper"], np.float64), actual, weight=weight)

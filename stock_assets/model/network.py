@@ -170,6 +170,8 @@ class StockPredictor(nn.Module):
         """Raw closes in; the next 5 closes [B, 5] and their 10/50/90 % quantiles [B, 5, 3] out."""
         out = self.components(price, news)
         point, quantiles = self.served_log_returns(out)
+        if not self.config.use_news:  # ignored, but kept as a graph input: the served contract has news_input
+            point = point + 0.0 * torch.nan_to_num(news[:, :1, 0].to(point.dtype), nan=0.0, posinf=0.0, neginf=0.0)
         forecast = out.last * torch.exp(point)
         bands = out.last[:, :, None] * torch.exp(quantiles)
         limit = 3.0e38

@@ -50,8 +50,10 @@ class Panel:
 
 def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, test_start, test_end=None) -> dict[str, np.ndarray]:
     """Every (symbol, end) with 30 finite input closes and 5 finite targets, split by date;
-    a window whose targets fall in a later split than its end session is dropped. Sessions
-    from `test_end` on belong to no split (a walk-forward fold stops there)."""
+    a window whose targets fall in a later split than its end session is dropped, and a test
+    window lies wholly in the test period: none of its days, inputs or targets, is a day whose
+    return the model trained or was validated on. Sessions from `test_end` on belong to no
+    split (a walk-forward fold stops there)."""
     finite = np.isfinite(close)
     split_of = np.where(sessions >= np.datetime64(test_start), 2, np.where(sessions >= np.datetime64(validation_start), 1, 0))
     if test_end is not None:
@@ -63,7 +65,8 @@ def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, tes
         starts = np.flatnonzero(ok)
         end = starts + WINDOW - 1
         same_split = split_of[end] == split_of[end + HORIZON]
-        end = end[same_split & (split_of[end] < 3)]
+        unseen = (split_of[end] != 2) | (split_of[starts] == 2)
+        end = end[same_split & unseen & (split_of[end] < 3)]
         symbols.append(np.full(len(end), s, dtype=np.int32))
         ends.append(end.astype(np.int32))
         splits.append(split_of[end].astype(np.int8))
@@ -72,6 +75,26 @@ def index_windows(close: np.ndarray, sessions: np.ndarray, validation_start, tes
         "end": np.concatenate(ends) if ends else np.zeros(0, np.int32),
         "split": np.concatenate(splits) if splits else np.zeros(0, np.int8),
     }
+
+
+def last_target_day(panel: Panel, split: str) -> str | None:
+    """The last day whose return a window of `split` has as a target (None without windows)."""
+    chosen = panel.windows["split"] == SPLITS[split]
+    if not chosen.any():
+        return None
+    return str(panel.sessions[int(panel.windows["end"][chosen].max()) + HORIZON])
+
+
+def first_input_days(panel: Panel, ends: np.ndarray) -> np.ndarray:
+    """The first input session of each window ending at `ends` (session indices)."""
+    return panel.sessions[np.asarray(ends, dtype=np.int64) - WINDOW + 1]
+
+
+def data_identity(panel: Panel) -> dict:
+    """What a training run's data is: the same identity means the same windows in every split."""
+    keys = ("first_session", "watermark", "validation_start", "test_start", "test_end", "news_dim", "news_per_session", "market_news")
+    return {**{k: panel.meta.get(k) for k in keys}, "first_session": str(panel.sessions[0]) if len(panel.sessions) else None,
+            "symbols": list(panel.symbols)}
 
 
 def history_by_symbol(panel: Panel) -> dict[str, dict[str, int]]:

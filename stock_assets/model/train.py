@@ -31,10 +31,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_checkpoint, weights_finite
-from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, news_earns_its_place
+from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import SIZES, ModelConfig, Outputs, StockPredictor, build_model, price_features
-from stock_assets.model.panel import WindowDataset, load_panel, no_windows_message, resplit
+from stock_assets.model.panel import WindowDataset, data_identity, last_target_day, load_panel, no_windows_message, resplit
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -180,6 +180,33 @@ def compatible(state: dict, model: StockPredictor) -> bool:
     return set(state["model_state"]) == set(model.state_dict())
 
 
+def fitted_until(state: dict | None, panel) -> dict[str, str | None]:
+    """The last target day of the windows a model trained on and was validated on, over this run
+    and every run it resumed from (a resumed model carries what its weights saw)."""
+    before = (state or {}).get("fitted", {})
+    now = {"training": last_target_day(panel, "train"), "validation": last_target_day(panel, "validation")}
+    return {k: max(filter(None, (before.get(k), now[k])), default=None) for k in now}
+
+
+def resume_refusal(state: dict, model: StockPredictor, panel) -> str | None:
+    """Why the checkpoint must not be resumed on this panel, or None. Resuming is sound only when
+    the checkpoint's training windows all end before the new validation period and its early
+    stopping saw nothing of the new test period: otherwise the resumed weights were fitted on the
+    very returns that now select or judge them."""
+    if not compatible(state, model):
+        return "it holds another model configuration or architecture"
+    if "fitted" not in state:
+        return "it does not record which days it was fitted on (a checkpoint from before split tracking)"
+    fitted = state["fitted"]
+    if fitted.get("training") and fitted["training"] >= panel.meta["validation_start"]:
+        return (f"its training windows reach {fitted['training']}, on or after the new validation start "
+                f"{panel.meta['validation_start']} (the splits moved back)")
+    if fitted.get("validation") and fitted["validation"] >= panel.meta["test_start"]:
+        return (f"its early stopping used returns up to {fitted['validation']}, on or after the new test start "
+                f"{panel.meta['test_start']} (the splits moved back)")
+    return None
+
+
 def run(args, rank: int, world: int, pipes) -> None:
     def log(message: str) -> None:
         if rank == 0:
@@ -197,27 +224,41 @@ def run(args, rank: int, world: int, pipes) -> None:
     model = build_model(args.size, panel.news_dim, use_news=args.variant == "news")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
-    start_epoch, best, bad_epochs, history = 0, math.inf, 0, []
+    start_epoch, best, bad_epochs, history, resumed_from = 0, math.inf, 0, [], None
+    identity = data_identity(panel)
+    epochs = args.epochs
+    start = "from scratch (resume not asked)"
     if args.resume and (folder / LATEST).exists():
         state = load_checkpoint(folder / LATEST)
-        if not compatible(state, model):
-            log(f"{folder / LATEST} holds another model configuration or architecture: training from scratch")
+        refusal = resume_refusal(state, model, panel)
+        if refusal:
+            start = f"from scratch: {folder / LATEST} is not resumed because {refusal}"
         else:
             model.load_state_dict(state["model_state"])
             optimizer.load_state_dict(state["optimizer_state"])
             scheduler.load_state_dict(state["scheduler_state"])
-            start_epoch, history = state["epoch"] + 1, state["history"]
+            start_epoch, history, resumed_from = state["epoch"] + 1, state["history"], state
             # New data means a new validation set: old best losses are not comparable.
-            same_data = state["watermark"] == panel.watermark
+            same_data = state.get("data") == identity
             best, bad_epochs = (state["best_val_loss"], state["bad_epochs"]) if same_data else (math.inf, 0)
-            log(f"resumed from epoch {state['epoch']} (data {state['watermark']} -> {panel.watermark})")
+            start = f"resumed from epoch {state['epoch']} (data {state['watermark']} -> {panel.watermark})"
+            if same_data and state.get("completed"):
+                # Re-materializing on unchanged data changes nothing (and publishes nothing new).
+                epochs = 0
+                start = f"resumed from epoch {state['epoch']}: already trained on this data, no epoch run (resume: false retrains)"
+    elif not args.resume:
+        start = "from scratch (resume: false)"
+    else:
+        start = "from scratch (no checkpoint yet)"
+    log(start)
     raw = RawOutputs(model)
     ddp = DistributedDataParallel(raw) if world > 1 else raw
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=False)
     samples, seconds = 0, 0.0
     drift = train_drift(panel)
-    for epoch in range(start_epoch, start_epoch + args.epochs):
+    fitted = fitted_until(resumed_from, panel)
+    for epoch in range(start_epoch, start_epoch + epochs):
         sampler.set_epoch(epoch)
         ddp.train()
         started, total, count = time.perf_counter(), 0.0, 0
@@ -240,6 +281,9 @@ def run(args, rank: int, world: int, pipes) -> None:
         improved = monitored < best - 1e-12
         best, bad_epochs = (monitored, 0) if improved else (best, bad_epochs + 1)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]})
+        stop = torch.tensor([bad_epochs >= args.patience], dtype=torch.int32)
+        if world > 1:
+            dist.broadcast(stop, src=0)
         if rank == 0:
             state = {
                 "model_config": model.config.to_dict(),
@@ -252,6 +296,10 @@ def run(args, rank: int, world: int, pipes) -> None:
                 "history": history,
                 "watermark": panel.watermark,
                 "splits": {k: panel.meta.get(k) for k in ("validation_start", "test_start", "test_end")},
+                "data": identity,
+                "fitted": fitted,
+                "completed": bool(stop.item()) or epoch == start_epoch + epochs - 1,
+                "start": start,
                 "variant": args.variant,
                 "size": args.size,
             }
@@ -260,15 +308,12 @@ def run(args, rank: int, world: int, pipes) -> None:
                 save_checkpoint(state, folder / BEST)
         model_name = "news model" if args.variant == "news" else "price-only model"
         log(f"{model_name} epoch {epoch}: train {train_loss:.5f} validation {val_loss:.5f}{' *' if improved else ''}")
-        stop = torch.tensor([bad_epochs >= args.patience], dtype=torch.int32)
-        if world > 1:
-            dist.broadcast(stop, src=0)
         if stop.item():
             log(f"early stop: no validation improvement in {args.patience} epochs")
             break
     identical = ranks_agree(model, world)
     if rank == 0:
-        finish(args, panel, folder, (val_set, test_set), samples / seconds if seconds else 0.0, identical, pipes, log)
+        finish(args, panel, folder, (val_set, test_set), samples / seconds if seconds else 0.0, identical, pipes, log, start)
 
 
 def ranks_agree(model: StockPredictor, world: int) -> bool:
@@ -282,26 +327,16 @@ def ranks_agree(model: StockPredictor, world: int) -> bool:
 
 
 def calibrate(model: StockPredictor, val_set: WindowDataset) -> tuple[dict, dict[str, np.ndarray]]:
-    """Fit on the validation windows, into the buffers: whether the news path stays on, the
-    shrinkage and the interval scale. Returns (the calibration record, the validation outputs
-    of the graph as calibrated)."""
+    """Fit on the validation windows, into the buffers: the shrinkage and the interval scale.
+    Returns (the calibration record, the validation outputs of the graph as calibrated). Whether
+    the news network is served at all is the gate's decision, on windows this fit never saw."""
     validation = collect(model, val_set)
     alpha = fit_shrinkage(validation["mean"], validation["actual"], validation["end"])
-    record: dict = {}
-    if model.config.use_news:
-        model.news_weight.fill_(0.0)
-        masked = collect(model, val_set)
-        masked_alpha = fit_shrinkage(masked["mean"], masked["actual"], masked["end"])
-        losses = [np.abs(a[None, :] * raw["mean"] - raw["actual"]).mean(axis=1) for a, raw in ((alpha, validation), (masked_alpha, masked))]
-        keep, share = news_earns_its_place(losses[0], losses[1], validation["end"])
-        model.news_weight.fill_(1.0 if keep else 0.0)
-        validation, alpha = (validation, alpha) if keep else (masked, masked_alpha)
-        record.update(news_used=bool(keep), news_helped_share=round(share, 3))
     model.shrinkage.copy_(torch.from_numpy(alpha))
     point = alpha[None, :] * validation["mean"]
     scale = fit_interval_scale(point, validation["lower"], validation["upper"], validation["actual"])
     model.interval_scale.copy_(torch.from_numpy(scale))
-    record.update(shrinkage=[round(float(a), 3) for a in alpha], interval_scale=[[round(float(x), 3) for x in row] for row in scale],
+    record = dict(shrinkage=[round(float(a), 3) for a in alpha], interval_scale=[[round(float(x), 3) for x in row] for row in scale],
                   validation_windows=int(len(validation["actual"])))
     return record, validation
 
@@ -311,7 +346,7 @@ def evaluation(model: StockPredictor, raw: dict[str, np.ndarray], drift: float) 
     return evaluate(point, quantiles, raw["actual"], raw["sigma"], raw["end"], drift) if len(point) else {}
 
 
-def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: bool, pipes, log) -> None:
+def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: bool, pipes, log, start: str) -> None:
     """Calibrate the best weights on validation, evaluate them on the test split, and record
     calibration, figures and the test predictions in both checkpoints."""
     val_set, test_set = splits
@@ -319,16 +354,22 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
     model = StockPredictor(ModelConfig(**best["model_config"]))
     model.load_state_dict(best["model_state"])
     calibration, validation = calibrate(model, val_set)
-    test = collect(model, test_set)  # through the graph as calibrated (news on or off)
+    test = collect(model, test_set)
     drift = train_drift(panel)
     point, quantiles = served(model, test)
     summary = {
         "model_state": model.state_dict(),
+        # the served weights saw their own training days and, through early stopping and this
+        # calibration, the current validation period
+        "fitted": fitted_until(best, panel),
+        "start": start,
+        "splits": {k: panel.meta.get(k) for k in ("validation_start", "test_start", "test_end")},
         "calibration": calibration,
         "train_drift": drift,
         "metrics": evaluation(model, test, drift),
         "validation_metrics": evaluation(model, validation, drift),
         "test_predictions": {"point": point.astype(np.float32), "quantiles": quantiles.astype(np.float32), "raw_mean": test["mean"].astype(np.float32),
+                             "raw_lower": test["lower"].astype(np.float32), "raw_upper": test["upper"].astype(np.float32),
                              "actual": test["actual"].astype(np.float32), "sigma": test["sigma"].astype(np.float32),
                              "end": test["end"], "symbol": test["symbol"], "symbols": list(panel.symbols)},
         # the raw validation outputs the calibration was fitted on, to audit or refit it offline
@@ -344,8 +385,7 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
     latest.update({k: v for k, v in summary.items() if k != "model_state"})  # latest keeps its own weights
     save_checkpoint(latest, folder / LATEST)
     model_figures = summary["metrics"].get("model", {})
-    news = f"news {'used' if calibration['news_used'] else 'off'} (helped in {calibration['news_helped_share']:.0%} of replicates), " if "news_used" in calibration else ""
-    log(f"calibration: {news}shrinkage {calibration['shrinkage']}, interval scale {calibration['interval_scale']}")
+    log(f"calibration: shrinkage {calibration['shrinkage']}, interval scale {calibration['interval_scale']}")
     if model_figures:
         log(f"test: skill {model_figures['skill']:+.4f} (MAE {model_figures['mae']:.5f} vs random walk "
             f"{summary['metrics']['random_walk']['mae']:.5f}), 80 % interval coverage {model_figures['coverage_80']:.3f}")
@@ -356,6 +396,10 @@ def finish(args, panel, folder: Path, splits, samples_per_s: float, identical: b
                 "epoch": best["epoch"],
                 "best_val_loss": best["best_val_loss"],
                 "watermark": panel.watermark,
+                "start": start,
+                "validation_start": panel.meta["validation_start"],
+                "test_start": panel.meta["test_start"],
+                "fitted_until": best.get("fitted", {}).get("validation") or "–",
                 "samples_per_s": round(samples_per_s, 1),
                 "processes": summary["processes"],
                 "ranks_identical": identical,

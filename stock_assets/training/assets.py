@@ -1,5 +1,6 @@
 """training_windows and model_checkpoint."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +16,7 @@ from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING
 from stock_assets.training.launchers import TrainingLauncher
 from stock_assets.training.metadata import checkpoint_metadata
-from stock_assets.training.windows import build_panel
+from stock_assets.training.windows import TEST_SESSIONS, VALIDATION_SESSIONS, build_panel
 
 
 def panel_root() -> Path:
@@ -26,10 +27,22 @@ def checkpoint_root() -> Path:
     return local_home() / "checkpoints"
 
 
+def sessions_setting(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive number of sessions")
+    return int(value)
+
+
 class TrainingWindowsConfig(dg.Config):
     news_per_session: int = 5
     market_news: bool = True
-    validation_start: str | None = None
+    # counted from the panel's last session, so older history never moves them
+    validation_sessions: int = sessions_setting("STOCK_VALIDATION_SESSIONS", VALIDATION_SESSIONS)
+    test_sessions: int = sessions_setting("STOCK_TEST_SESSIONS", TEST_SESSIONS)
+    validation_start: str | None = None  # dates override the counts (a fixed experiment)
     test_start: str | None = None
 
 
@@ -55,8 +68,10 @@ def news_days(lake: LakeResource, keys: list[str]):
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, lake: LakeResource):
     """The training panel: per (trading session, symbol) the adjusted close, the aligned news
     count and mean headline vector (latest K, news aligned to the first session closing after
-    publication: no look-ahead), plus the index of 30-in/5-out windows split by date
-    (train < validation < test; no window's targets cross a split). Stored once under
+    publication: no look-ahead), plus the index of 30-in/5-out windows split by date: test = the
+    last `test_sessions` sessions (its windows wholly inside), validation = the
+    `validation_sessions` before, training = everything earlier; no window's targets cross a
+    split, and backfilling older history moves no split. Stored once under
     STOCK_HOME/lake/training_windows; windows are sliced lazily by the training dataset.
     """
     keys = daily_partitions_def.get_partition_keys()
@@ -68,6 +83,8 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
         market_news=config.market_news,
         validation_start=config.validation_start,
         test_start=config.test_start,
+        validation_sessions=config.validation_sessions,
+        test_sessions=config.test_sessions,
     )
     folder = save_panel(panel_root(), panel)
     split_counts = {name: int((panel.windows["split"] == code).sum()) for name, code in SPLITS.items()}
@@ -89,6 +106,8 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
             **{f"windows_{name}": n for name, n in split_counts.items()},
             "validation_start": panel.meta["validation_start"],
             "test_start": panel.meta["test_start"],
+            "validation_sessions": config.validation_sessions,
+            "test_sessions": config.test_sessions,
             "panel_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 2),
             "windows_by_symbol": dg.MetadataValue.md(table),
             "symbols_without_windows": ", ".join(short) or "none",

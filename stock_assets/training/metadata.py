@@ -74,8 +74,12 @@ def checkpoint_metadata(best: dict, ablation: dict | None) -> dict:
     calibration = best.get("calibration")
     if calibration:
         out["shrinkage"] = ", ".join(f"{a:.2f}" for a in calibration["shrinkage"])
-        if "news_used" in calibration:
-            out["news_used"] = calibration["news_used"]  # off when news did not lower the validation loss
+    splits = best.get("splits") or {}
+    out["validation_start"] = splits.get("validation_start") or "–"
+    out["test_start"] = splits.get("test_start") or "–"
+    out["fitted_until"] = (best.get("fitted") or {}).get("validation") or "–"  # the gate scores only windows after it
+    if best.get("start"):
+        out["start"] = best["start"]  # resumed, or from scratch and why
     if metrics:
         text = metrics_table(metrics, (ablation or {}).get("metrics") if ablation else None)
         image = evaluation_plot(best.get("test_predictions"))

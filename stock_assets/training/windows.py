@@ -27,12 +27,24 @@ def align_to_sessions(published_at: pd.Series, close_ns: np.ndarray) -> np.ndarr
     return np.searchsorted(close_ns, stamps, side="right")
 
 
-def default_split_dates(sessions: pd.DatetimeIndex, validation: float = 0.7, test: float = 0.85) -> tuple[str, str]:
+# Splits counted in sessions from the end of the panel, so adding older history moves neither:
+# the last TEST_SESSIONS are the test period (its windows lie wholly inside it: 93 sessions give
+# 59 window end days, ~5,000 gate windows for 88 symbols), the VALIDATION_SESSIONS before it the
+# validation period (a quarter), everything earlier training.
+VALIDATION_SESSIONS, TEST_SESSIONS = 63, 93
+
+
+def default_split_dates(sessions: pd.DatetimeIndex, validation_sessions: int = VALIDATION_SESSIONS,
+                        test_sessions: int = TEST_SESSIONS) -> tuple[str, str]:
+    """(validation start, test start): the test period is the last `test_sessions` sessions, the
+    validation period the `validation_sessions` before it. With fewer sessions than both need, the
+    periods shrink from the start and the panel has no training windows (training_windows warns)."""
+    if validation_sessions < 1 or test_sessions < 1:
+        raise ValueError(f"validation_sessions ({validation_sessions}) and test_sessions ({test_sessions}) must be positive")
     n = len(sessions)
-    return (
-        sessions[min(n - 1, int(n * validation))].strftime("%Y-%m-%d"),
-        sessions[min(n - 1, int(n * test))].strftime("%Y-%m-%d"),
-    )
+    validation = max(0, n - test_sessions - validation_sessions)
+    test = min(max(validation + 1, n - test_sessions), n - 1)
+    return sessions[validation].strftime("%Y-%m-%d"), sessions[test].strftime("%Y-%m-%d")
 
 
 class NewsAccumulator:
@@ -117,6 +129,8 @@ def build_panel(
     market_news: bool = True,
     validation_start: str | None = None,
     test_start: str | None = None,
+    validation_sessions: int = VALIDATION_SESSIONS,
+    test_sessions: int = TEST_SESSIONS,
 ) -> Panel:
     """`news_days`: frames in day order with symbol and published_at, and their (rows, D)
     vectors in frame.attrs["vectors"]. D comes from the vectors; `news_dim` is only the width
@@ -154,7 +168,7 @@ def build_panel(
         # Everything published on this day or earlier is in; sessions before its first possible one are complete.
         news.finalize_before(int(session.min()))
     vectors = news.vectors(news_dim)
-    default_validation, default_test = default_split_dates(sessions)
+    default_validation, default_test = default_split_dates(sessions, validation_sessions, test_sessions)
     validation_start = validation_start or default_validation
     test_start = test_start or default_test
     if not validation_start < test_start:
@@ -166,6 +180,9 @@ def build_panel(
         "watermark": sessions[-1].strftime("%Y-%m-%d"),
         "validation_start": validation_start,
         "test_start": test_start,
+        "validation_sessions": validation_sessions,
+        "test_sessions": test_sessions,
+        "first_session": sessions[0].strftime("%Y-%m-%d"),
         "news_per_session": news_per_session,
         "market_news": market_news,
         "headlines_after_last_session": pending_after_last,
