@@ -1,24 +1,21 @@
 """Walk-forward evaluation on the real replay data (stocknet prices and tweets; 88 symbols,
-prices 2012-09..2017-09, texts 2014-2015), through the real code paths:
+prices 2012-09..2017-09, texts 2014-2015), through the real code paths, as production serves:
 
 1. the Dagster assets ingest prices and texts, embed the texts (cached: a re-run embeds
    nothing) and build the training panel (training_windows);
-2. for each fold (rolling origin; default: the four quarters of 2015) the training entry point
-   runs under torchrun (2 gloo processes) with the fold's dates: train < validation (the
-   quarter before the fold) < test (the fold); each model sees only data before its fold.
-   The news model and the same network without news (the ablation) train on the same windows;
-3. the figures per fold and pooled: MAE/RMSE of 5-day log-returns, skill vs the random walk,
-   direction vs always-up, Diebold-Mariano tests (model vs random walk; news vs price only),
-   80 % interval coverage and pinball loss vs the historical-volatility band.
-
-With --served, the figures are those of the model production would have served in each fold:
-each challenger trains with validation two quarters before its fold and a test split from the
-quarter before it, and the champion/challenger gate (export/gate.py, production's tolerance and
-window count) decides on that quarter whether it replaces the served version
-(bench/served_walk_forward.py).
+2. for each fold (a quarter; rolling origin) the news network and the price-only network train
+   under torchrun (2 gloo processes) with production's splits on a panel that ends where the fold
+   starts: test = the last 93 sessions before it, validation = the 63 before those (early stopping,
+   shrinkage, interval calibration), training = everything earlier;
+3. production's gate (export/gate.py: `choose`, `judge`) picks news, price-only or the random walk
+   on the test windows before the fold and decides whether it replaces the served version
+   (bench/served_walk_forward.py); the served version's figures on the fold are the served figures;
+4. per fold and pooled: served skill vs the random walk with the corrected one-sided DM p, which
+   network was served, 80 % coverage and pinball loss vs the historical-volatility band, and each
+   network as trained (skill, news vs price-only with p, cross-sectional rank IC and ICIR).
 
     .venv/bin/python bench/eval_replay.py [--symbols all] [--folds 2015Q1,2015Q2,2015Q3,2015Q4]
-        [--embedder minilm] [--size small] [--epochs 8] [--variants news,price] [--served]
+        [--embedder minilm] [--size small] [--epochs 8] [--variants news,price] [--reuse]
 """
 
 from __future__ import annotations
@@ -42,12 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 warnings.filterwarnings("ignore")
 
-from served_walk_forward import decisions_report, quarter_start, served_split, simulate  # noqa: E402
-
-
-def quarter(name: str) -> tuple[str, str, str]:
-    """'2015Q2' -> (validation start, test start, test end): the quarter before, the quarter, the next."""
-    return quarter_start(name, -1), quarter_start(name), quarter_start(name, 1)
+from served_walk_forward import decisions_report, fold_keys, fold_splits, record, simulate  # noqa: E402
 
 
 def prepare(symbols: list[str], embedder: str) -> dict:
@@ -73,16 +65,12 @@ def prepare(symbols: list[str], embedder: str) -> dict:
     return {"ingest_embed_s": ingest_s, "embedded_now": embedded_now, "panel_s": time.perf_counter() - started}
 
 
-def train_fold(fold: str, variant: str, args) -> dict:
+def train_fold(fold: str, variant: str, splits: tuple[str, str, str], args) -> dict:
     from stock_assets.model.checkpoints import BEST, load_checkpoint
 
     home = Path(os.environ["STOCK_HOME"])
-    if args.served:
-        validation_start, test_start, test_end = served_split(fold, args.folds.split(",")[-1])
-        folder = home / "walk_forward_served" / fold
-    else:
-        validation_start, test_start, test_end = quarter(fold)
-        folder = home / "walk_forward" / fold
+    validation_start, test_start, test_end = splits
+    folder = home / "walk_forward" / fold
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "stock_assets.model.train",
         "--panel", str(home / "lake" / "training_windows"), "--checkpoints", str(folder),
@@ -114,68 +102,61 @@ def main() -> None:
     parser.add_argument("--variants", default="news,price")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="hide the training logs")
-    parser.add_argument("--served", action="store_true", help="report what the champion/challenger gate would have served")
-    parser.add_argument("--evidence-p", type=float, default=None,
-                        help="the gate's evidence level (default: onnx_model's gate_evidence_p; 1 turns the rule off)")
+    parser.add_argument("--evidence-p", type=float, default=None, help="the gate's evidence level (default: onnx_model's gate_evidence_p)")
     parser.add_argument("--reuse", action="store_true", help="reuse the panel and the fold checkpoints of an earlier run with the same splits")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
     symbols = sorted(p.stem for p in (REPLAY / "prices").glob("*.csv")) if args.symbols == "all" else args.symbols.split(",")
-    if args.reuse and (Path(os.environ["STOCK_HOME"]) / "lake" / "training_windows" / "CURRENT").exists():
+    home = Path(os.environ["STOCK_HOME"])
+    if args.reuse and (home / "lake" / "training_windows" / "CURRENT").exists():
         print("data: the panel of an earlier run (--reuse)", flush=True)
     else:
         timings = prepare(symbols, args.embedder)
         print(f"data: {len(symbols)} symbols; ingest + embed {timings['ingest_embed_s']:.0f} s "
               f"({timings['embedded_now']} texts embedded now); panel {timings['panel_s']:.0f} s", flush=True)
 
+    from stock_assets.export.assets import OnnxConfig
+    from stock_assets.export.gate import NEWS, PRICE
+    from stock_assets.model.panel import load_panel
     from stock_assets.model.report import fold_report, pooled_report
+    from stock_assets.training.windows import TEST_SESSIONS, VALIDATION_SESSIONS
 
-    results: dict[str, dict[str, dict]] = {}
-    for fold in args.folds.split(","):
-        results[fold] = {}
-        for variant in args.variants.split(","):
-            run = train_fold(fold, variant, args)
-            results[fold][variant] = run
-            metrics = run["state"]["metrics"]["model"]
-            print(f"{fold} {variant}: {run['seconds']:.0f} s, best epoch {run['state']['epoch']}, skill {metrics['skill']:+.4f}, "
+    sessions = load_panel(home / "lake" / "training_windows").sessions.astype("datetime64[D]")
+    folds, variants = args.folds.split(","), args.variants.split(",")
+    if variants[0] != "news":
+        raise SystemExit("--variants must start with news (the gate's candidate); add price for the ablation")
+    challengers: dict[str, dict[str, dict]] = {}
+    for fold in folds:
+        splits = fold_splits(sessions, fold, folds[-1], VALIDATION_SESSIONS, TEST_SESSIONS)
+        challengers[fold] = {}
+        for variant in variants:
+            run = train_fold(fold, variant, splits, args)
+            challengers[fold][variant] = run["state"]
+            print(f"{fold} {variant}: splits {splits}, {run['seconds']:.0f} s, best epoch {run['state']['epoch']}, "
                   f"alpha {run['state']['calibration']['shrinkage']}", flush=True)
-    protocol = "each model as trained"
-    if args.served:
-        results, decisions, evidence = gate_results(results, args)
-        protocol = f"the served model (champion/challenger gate, evidence level p < {evidence:g})"
+    defaults = OnnxConfig()
+    evidence = defaults.gate_evidence_p if args.evidence_p is None else args.evidence_p
+    served, decisions = simulate(challengers, sessions, defaults.gate_windows, evidence)
+    for row in decisions:
+        print(f"{row['fold']}: {row['decision']}; served: {row['served']}", flush=True)
+    trained = {fold: {v: record(runs, NEWS if v == "news" else PRICE, fold_keys(runs["news"], sessions, fold)) for v in runs}
+               for fold, runs in challengers.items()}
     report = "\n\n".join([
-        f"Protocol: {protocol}.",
-        *([decisions_report(decisions)] if args.served else []),
+        f"Protocol: the served model (production's gate, evidence level p < {evidence:g}, up to {defaults.gate_windows} gate windows); "
+        f"splits by sessions from each fold's start (validation {VALIDATION_SESSIONS}, test {TEST_SESSIONS}).",
+        decisions_report(decisions),
         f"Command: `.venv/bin/python bench/eval_replay.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "
         f"{args.embedder}, model size {args.size}, up to {args.epochs} epochs (patience {args.patience}), 2-process DDP.",
-        fold_report(results, primary=args.variants.split(",")[0]),
-        pooled_report(results, primary=args.variants.split(",")[0]),
+        fold_report(served, trained),
+        pooled_report({f: {"news": r} for f, r in served.items()}, title="Served, pooled over the folds"),
+        pooled_report(trained, title="Each network as trained, pooled over the folds"),
     ])
     print(report)
     if args.out:
         args.out.write_text(report + "\n")
-        (args.out.with_suffix(".json")).write_text(json.dumps(
-            {f: {v: r["state"]["metrics"] for v, r in runs.items()} for f, runs in results.items()}, indent=1, default=float))
-
-
-def gate_results(results: dict, args) -> tuple[dict, dict, float]:
-    """Each variant's challengers through the production gate -> (served results, decisions, evidence level)."""
-    from stock_assets.export.assets import OnnxConfig
-    from stock_assets.model.panel import load_panel
-
-    sessions = load_panel(Path(os.environ["STOCK_HOME"]) / "lake" / "training_windows").sessions.astype("datetime64[D]")
-    defaults = OnnxConfig()
-    evidence = defaults.gate_evidence_p if args.evidence_p is None else args.evidence_p
-    served: dict = {fold: {} for fold in results}
-    decisions = {}
-    for variant in args.variants.split(","):
-        challengers = {fold: runs[variant]["state"] for fold, runs in results.items()}
-        by_fold, decisions[variant] = simulate(challengers, sessions, defaults.gate_tolerance, defaults.gate_windows, evidence)
-        for fold, state in by_fold.items():
-            served[fold][variant] = {"state": state}
-    for row in (r for rows in decisions.values() for r in rows):
-        print(f"{row['fold']}: {row['decision']}; served: {row['served']}", flush=True)
-    return served, decisions, evidence
+        args.out.with_suffix(".json").write_text(json.dumps({"decisions": decisions, "served": {f: r["metrics"] for f, r in served.items()},
+                                                             "trained": {f: {v: r["metrics"] for v, r in runs.items()} for f, runs in trained.items()}},
+                                                            indent=1, default=str))
 
 
 if __name__ == "__main__":

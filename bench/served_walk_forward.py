@@ -1,23 +1,19 @@
 """The served model in a walk-forward: what production would have served in each fold.
 
-Production never serves a model as it comes out of training: `onnx_model` publishes a new
-version only when the champion/challenger gate passes (stock_assets/export/gate.py) on the
-panel's test split, windows the challenger did not use at all, and otherwise the served version
-stays. The fold figures of a model "as trained" therefore overstate what users get when a bad
-challenger appears, and understate it never. This module replays the production protocol:
+Production never serves a network as it comes out of training: `onnx_model` chooses between the
+news network, the separately trained price-only network and the random walk on the gate windows,
+and publishes the choice unless it is significantly worse than the served version
+(stock_assets/export/gate.py). This module replays that protocol with production's functions
+(`choose`, `judge`, `random_walk_scale`) on the checkpoints' recorded predictions:
 
-- the challenger for fold Q_k trains with validation Q_{k-2} and a test split from Q_{k-1} on
-  (production's train < validation < test, with the panel ending where Q_k starts);
-- the gate scores it and the champion (the version served during Q_{k-1}) on the latest
-  `gate_windows` windows of Q_{k-1} whose targets are all known before Q_k starts, with
-  production's rules (`random_walk_reason`, `decide`), tolerance and evidence level: a challenger
-  without significant skill there, or worse than the random walk while nothing is served, is
-  published with shrinkage 0 (the random walk with its band); `evidence_p=1` turns the evidence
-  rule off (the gate as it was before it);
-- the served model for Q_k is the published version; its figures on Q_k are the served figures.
+- the challengers for fold Q (news and price-only) train on a panel that ends where Q starts, with
+  production's splits counted in sessions from that end: test = the last `test_sessions` sessions
+  before Q, validation = the `validation_sessions` before them, training = everything earlier;
+- the gate windows are the latest `limit` test-split windows whose targets are all known before Q
+  (they lie wholly after every day either network was trained, early-stopped or calibrated on);
+- the served version for Q is the published one; its figures on Q are the served figures.
 
-A fold's windows are those ending in the quarter whose 5 targets also fall in it, as in the
-"as trained" protocol, so both protocols are scored on the same windows.
+A fold's windows are those ending in the quarter whose 5 targets also fall in it.
 """
 
 from __future__ import annotations
@@ -26,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stock_assets.export.gate import Scores, decide, random_walk_reason, scores_of
+from stock_assets.export.gate import NEWS, PRICE, RANDOM_WALK, Forecasts, choose, judge, p_better, scores_of
+from stock_assets.model.calibration import random_walk_scale
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import HORIZON
 
@@ -37,104 +34,128 @@ def quarter_start(name: str, shift: int = 0) -> str:
     return f"{index // 4}-{index % 4 * 3 + 1:02d}-01"
 
 
-def served_split(fold: str, last_fold: str) -> tuple[str, str, str]:
-    """(validation start, test start, test end) of the challenger trained for `fold`."""
-    return quarter_start(fold, -2), quarter_start(fold, -1), quarter_start(last_fold, 1)
+def fold_splits(sessions: np.ndarray, fold: str, last_fold: str, validation_sessions: int, test_sessions: int) -> tuple[str, str, str]:
+    """(validation start, test start, test end) of the challengers trained for `fold`: production's
+    default splits on a panel ending the day before the fold; the test split runs on to the end of
+    the last fold so the checkpoint's test predictions cover the gate windows and the fold."""
+    q = int(np.searchsorted(sessions, np.datetime64(quarter_start(fold))))
+    first = q - test_sessions - validation_sessions
+    if first < 1:
+        raise SystemExit(f"{fold}: {q} sessions before it, fewer than validation + test ({validation_sessions} + {test_sessions}) + 1")
+    return str(sessions[first]), str(sessions[q - test_sessions]), quarter_start(last_fold, 1)
 
 
-def in_quarter(ends: np.ndarray, sessions: np.ndarray, start: str, stop: str) -> np.ndarray:
-    """Windows (end days) that end in [start, stop) with their last target before `stop`."""
-    position = np.searchsorted(sessions, ends.astype("datetime64[D]"))
-    target_day = sessions[np.minimum(position + HORIZON, len(sessions) - 1)]
+def in_period(ends: np.ndarray, sessions: np.ndarray, start: str | None, stop: str) -> np.ndarray:
+    """Windows (end days) ending on or after `start` (None: any) whose last target is before `stop`."""
+    ends = ends.astype("datetime64[D]")
+    position = np.searchsorted(sessions, ends)
     complete = position + HORIZON < len(sessions)
-    return (ends >= np.datetime64(start)) & (ends < np.datetime64(stop)) & (target_day < np.datetime64(stop)) & complete
+    target_day = sessions[np.minimum(position + HORIZON, len(sessions) - 1)]
+    after = ends >= np.datetime64(start) if start else np.ones(len(ends), bool)
+    return after & (ends < np.datetime64(stop)) & (target_day < np.datetime64(stop)) & complete
 
 
-@dataclass
+@dataclass(frozen=True)
 class Version:
-    """A published version: the challenger of `fold`, as trained or with shrinkage 0."""
+    """A published version: what `network` served from the checkpoints trained for `fold`."""
 
     fold: str
-    random_walk: bool = False
+    network: str
 
     @property
     def label(self) -> str:
-        return f"{self.fold} challenger" + (" at shrinkage 0 (random walk)" if self.random_walk else "")
+        return f"{self.fold} {self.network}"
 
 
-def predictions(state: dict, mask: np.ndarray, random_walk: bool = False) -> dict[str, np.ndarray]:
-    """The test predictions of a checkpoint on the masked windows; at shrinkage 0 the point is
-    the random walk and the band keeps its calibrated widths around it."""
+def keys(p: dict) -> np.ndarray:
+    return np.asarray(p["symbol"]).astype(np.int64) * 10**6 + np.asarray(p["end"]).astype("datetime64[D]").astype(np.int64)
+
+
+def forecasts(runs: dict[str, dict], network: str, wanted: np.ndarray) -> Forecasts:
+    """The version's served log-returns on the windows `wanted` (keys), from the recorded test
+    predictions; the random walk serves the price-only network's band (the news network's when
+    there is none) with the interval scale refitted for a zero median, as onnx_model exports it."""
+    state = runs["price" if network == PRICE or (network == RANDOM_WALK and "price" in runs) else "news"]
     p = state["test_predictions"]
-    out = {k: np.asarray(p[k])[mask] for k in ("point", "quantiles", "actual", "sigma", "end", "symbol")}
-    if random_walk:
-        out["quantiles"] = out["quantiles"] - out["point"][..., None]
-        out["point"] = np.zeros_like(out["point"])
-    return out
+    row = {k: i for i, k in enumerate(keys(p))}
+    missing = [k for k in wanted if k not in row]
+    if missing:
+        raise ValueError(f"{len(missing)} gate/fold windows are not in the {network}'s test predictions")
+    index = np.array([row[k] for k in wanted], dtype=np.int64)
+    actual = np.asarray(p["actual"], np.float64)[index]
+    days = np.asarray(p["end"]).astype("datetime64[D]")[index]
+    if network == RANDOM_WALK:
+        scale = random_walk_scale(state["validation_predictions"]).astype(np.float64)
+        lower = scale[0] * np.asarray(p["raw_lower"], np.float64)[index]
+        upper = scale[1] * np.asarray(p["raw_upper"], np.float64)[index]
+        zero = np.zeros_like(actual)
+        return Forecasts(zero, np.stack([-lower, zero, upper], axis=-1), actual, days)
+    return Forecasts(np.asarray(p["point"], np.float64)[index], np.asarray(p["quantiles"], np.float64)[index], actual, days)
 
 
-def scores(p: dict[str, np.ndarray], limit: int) -> Scores | None:
-    """The gate's figures (export/gate.scores_of) on the latest `limit` windows."""
-    if not len(p["end"]):
-        return None
-    latest = np.argsort(p["end"], kind="stable")[-limit:]
-    point, band, actual = (p[k][latest].astype(np.float64) for k in ("point", "quantiles", "actual"))
-    return scores_of(point, band, actual, p["end"][latest])
+def gate_keys(state: dict, sessions: np.ndarray, fold_start: str, limit: int) -> np.ndarray:
+    """The latest `limit` test-split windows whose targets are known before the fold opens."""
+    p = state["test_predictions"]
+    chosen = np.flatnonzero(in_period(np.asarray(p["end"]), sessions, None, fold_start))
+    order = chosen[np.argsort(np.asarray(p["end"])[chosen], kind="stable")][-limit:]
+    return keys(p)[order]
 
 
-def served_state(state: dict, p: dict[str, np.ndarray], random_walk: bool) -> dict:
-    """A checkpoint-like record of what was served in a fold, for the fold and pooled reports."""
-    drift = state["train_drift"]
-    calibration = dict(state["calibration"])
-    if random_walk:
-        calibration["shrinkage"] = [0.0] * len(calibration["shrinkage"])
-    metrics = evaluate(p["point"].astype(np.float64), p["quantiles"].astype(np.float64), p["actual"].astype(np.float64),
-                       p["sigma"].astype(np.float64), p["end"], drift) if len(p["end"]) else {}
-    return {"test_predictions": p, "train_drift": drift, "metrics": metrics, "calibration": calibration}
+def fold_keys(state: dict, sessions: np.ndarray, fold: str) -> np.ndarray:
+    p = state["test_predictions"]
+    return keys(p)[in_period(np.asarray(p["end"]), sessions, quarter_start(fold), quarter_start(fold, 1))]
 
 
-def simulate(challengers: dict[str, dict], sessions: np.ndarray, tolerance: float, limit: int,
-             evidence_p: float) -> tuple[dict[str, dict], list[dict]]:
-    """challengers: fold -> best checkpoint of the challenger trained for it (served_split), in
-    fold order. Returns (fold -> served checkpoint-like record, the gate's decisions)."""
-    folds = list(challengers)
+def record(runs: dict[str, dict], network: str, wanted: np.ndarray) -> dict:
+    """A checkpoint-like record of one network (as trained, or as served) on the windows `wanted`,
+    for stock_assets/model/report.py: served log-returns, the raw median (for the rank IC) and figures."""
+    f = forecasts(runs, network, wanted)
+    state = runs["price" if network == PRICE else "news"]
+    p = state["test_predictions"]
+    row = {k: i for i, k in enumerate(keys(p))}
+    index = np.array([row[k] for k in wanted], dtype=np.int64)
+    sigma = np.asarray(p["sigma"], np.float64)[index]
+    raw = np.zeros_like(f.point) if network == RANDOM_WALK else np.asarray(p["raw_mean"], np.float64)[index]
+    metrics = evaluate(f.point, f.band, f.actual, sigma, f.days, state["train_drift"]) if len(wanted) else {}
+    return {"test_predictions": {"point": f.point, "quantiles": f.band, "actual": f.actual, "sigma": sigma, "end": f.days, "raw_mean": raw},
+            "train_drift": state["train_drift"], "metrics": metrics, "network": network}
+
+
+def simulate(challengers: dict[str, dict[str, dict]], sessions: np.ndarray, limit: int, evidence_p: float) -> tuple[dict[str, dict], list[dict]]:
+    """challengers: fold -> {"news": best checkpoint, "price": best checkpoint (optional)}, in fold
+    order. Returns (fold -> served checkpoint-like record, the gate's decisions)."""
     champion: Version | None = None
     served, decisions = {}, []
-    for fold in folds:
-        gate_start, fold_start, fold_stop = quarter_start(fold, -1), quarter_start(fold), quarter_start(fold, 1)
-
-        def on(version: Version, start: str, stop: str) -> dict[str, np.ndarray]:
-            state = challengers[version.fold]
-            return predictions(state, in_quarter(np.asarray(state["test_predictions"]["end"]), sessions, start, stop), version.random_walk)
-
-        challenger = Version(fold)
-        challenger_scores = scores(on(challenger, gate_start, fold_start), limit)
-        champion_scores = scores(on(champion, gate_start, fold_start), limit) if champion else None
-        champion_number = folds.index(champion.fold) + 1 if champion else None
-        trained_scores = challenger_scores
-        fallback = random_walk_reason(challenger_scores, champion_number, evidence_p)
-        if fallback:  # as onnx_model does
-            challenger = Version(fold, random_walk=True)
-            challenger_scores = scores(on(challenger, gate_start, fold_start), limit)
-        published, reason = decide(challenger_scores, champion_scores, champion_number, tolerance, fallback or "")
+    for number, (fold, runs) in enumerate(challengers.items(), start=1):
+        wanted = gate_keys(runs["news"], sessions, quarter_start(fold), limit)
+        news = forecasts(runs, NEWS, wanted)
+        price = forecasts(runs, PRICE, wanted) if "price" in runs else None
+        network, reason = choose(news, price, evidence_p)
+        challenger = forecasts(runs, network, wanted)
+        current = forecasts(challengers[champion.fold], champion.network, wanted) if champion else None
+        published, unchanged, judged = judge(challenger, current, number - 1 if champion else None, evidence_p)
         if published:
-            champion = challenger
-        decisions.append({"fold": fold, "published": published, "decision": reason, "served": champion.label if champion else "nothing",
-                          "challenger_gate_skill": trained_scores.skill if trained_scores else float("nan"),
-                          "challenger_gate_p": trained_scores.p_value if trained_scores else float("nan"),
-                          "gate_windows": trained_scores.windows if trained_scores else 0})
+            champion = Version(fold, network)
+        rw = news.as_random_walk(news.band)
+        decisions.append({
+            "fold": fold, "gate_windows": len(wanted), "gate_days": f"{news.days.min()}..{news.days.max()}",
+            "network": network, "published": published, "served": champion.label if champion else "nothing",
+            "p_news": p_better(news, rw), "p_price": p_better(price, rw) if price is not None else float("nan"),
+            "p_news_price": p_better(news, price) if price is not None else float("nan"),
+            "skill_news": scores_of(news).skill, "skill_price": scores_of(price).skill if price is not None else float("nan"),
+            "decision": f"{network}: {reason}; {judged}",
+        })
         if champion is None:
-            raise SystemExit(f"{fold}: the gate published nothing and nothing was served before: {reason}")
-        served[fold] = served_state(challengers[champion.fold], on(champion, fold_start, fold_stop), champion.random_walk)
+            raise SystemExit(f"{fold}: the gate published nothing and nothing was served before: {judged}")
+        served[fold] = record(challengers[champion.fold], champion.network, fold_keys(runs["news"], sessions, fold))
     return served, decisions
 
 
-def decisions_report(decisions: dict[str, list[dict]]) -> str:
-    """variant -> decisions, as a Markdown table per fold."""
-    lines = ["| fold | variant | gate windows (previous quarter) | challenger skill there (one-sided DM p) | published? | served in the fold | gate's words |",
-             "|---|---|---|---|---|---|---|"]
-    for variant, rows in decisions.items():
-        for d in rows:
-            lines.append(f"| {d['fold']} | {variant} | {d['gate_windows']} | {100 * d['challenger_gate_skill']:+.2f} % ({d['challenger_gate_p']:.2f}) | "
-                         f"{'yes' if d['published'] else 'no'} | {d['served']} | {d['decision']} |")
-    return "\n".join(lines)
+def decisions_report(rows: list[dict]) -> str:
+    lines = ["| fold | gate windows (days) | skill news / price-only there | p vs RW: news / price-only | p news vs price-only | "
+             "chosen | published? | served in the fold |", "|---|---|---|---|---|---|---|---|"]
+    for d in rows:
+        lines.append(f"| {d['fold']} | {d['gate_windows']} ({d['gate_days']}) | {100 * d['skill_news']:+.3f} % / {100 * d['skill_price']:+.3f} % | "
+                     f"{d['p_news']:.3f} / {d['p_price']:.3f} | {d['p_news_price']:.3f} | {d['network']} | "
+                     f"{'yes' if d['published'] else 'no'} | {d['served']} |")
+    return "The gate's selection figures (windows before each fold; they decide, so they are not the fold's figures):\n\n" + "\n".join(lines)

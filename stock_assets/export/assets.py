@@ -153,7 +153,8 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         if served == RANDOM_WALK:  # the band of the network without news when there is one, refitted for a zero median
             model, state = candidates[PRICE][:2] if PRICE in candidates else candidates[NEWS][:2]
             model.shrinkage.zero_()
-            model.interval_scale.copy_(torch.from_numpy(random_walk_scale(state["validation_predictions"])))
+            if "validation_predictions" in state:  # a checkpoint from before they were recorded keeps its scale
+                model.interval_scale.copy_(torch.from_numpy(random_walk_scale(state["validation_predictions"])))
             candidates[RANDOM_WALK] = (model, state, *exported(model, "random_walk"))
         model, state, path, errors, chosen = candidates[served or NEWS]
         parity_ok = errors["max_abs_error_relative"] <= limit

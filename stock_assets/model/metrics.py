@@ -8,23 +8,22 @@ h = 1..5), averaged over the horizons. Baselines on the same windows:
   sigma being the window's daily log-return volatility (the interval baseline).
 Skill = 1 - MAE / MAE(random walk). The Diebold-Mariano test compares absolute errors: the loss
 differential is averaged over horizons and over the symbols of each window end date (windows of
-one day are not independent: the market moves them together), its long-run variance is the
-h-step forecast's HAC estimate (statsmodels: rectangular kernel with h-1 = 4 lags, since 5-day
-targets overlap by up to 4 days; Bartlett where the rectangular estimate is not positive), and
-the statistic gets the Harvey-Leybourne-Newbold small-sample correction with Student-t(n-1)
-p-values. Its size under the null on the gate's shapes is tested (tests/model/test_dm_size.py):
-the previous hand-written test (Bartlett weights, normal p-values) rejected 9.5 % of the time at
-a nominal 5 %. Pinball loss is scikit-learn's.
+one day are not independent: the market moves them together; 5-day targets overlap by up to 4
+days, so the daily differentials are autocorrelated). Its long-run variance is the equal-weighted
+cosine estimate with Student-t(B) p-values, because its size holds on the gate's shapes
+(tests/model/test_dm_size.py; 88 symbols, overlapping targets, market-correlated errors; one-sided
+5 % test, 2,000 null replicates): EWC rejects 4.9 % at 60 days and 5.2 % at 250, where the
+textbook h-step test (statsmodels' rectangular-kernel HAC with h-1 lags, the Harvey-Leybourne-
+Newbold correction, Student-t(n-1)) rejects 8.1 % and 5.5 %, and the earlier hand-written one
+(Bartlett, normal p-values) 9.5 % and 8.9 %. Pinball loss is scikit-learn's.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import stats
+from scipy import fft, stats
 from sklearn.metrics import mean_pinball_loss
 
 Z90 = 1.2815516
@@ -80,31 +79,31 @@ def daily_mean(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return np.bincount(order, weights=values) / np.bincount(order)
 
 
+def equal_weighted_cosine_bases(n: int) -> int:
+    """B of the EWC long-run variance: 0.4 n^(2/3) (Lazarus, Lewis, Stock and Watson 2018), at least 2."""
+    return max(2, int(0.4 * n ** (2 / 3)))
+
+
 def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, dates: np.ndarray, horizon: int = 5) -> dict[str, float]:
     """DM test of equal accuracy for h-step forecasts (per-window losses [W], window end dates [W]).
 
     statistic < 0: a is better. `p_value` is two-sided, `p_a_better` the one-sided p-value of
-    "a has the lower expected loss". HLN-corrected, Student-t with n - 1 degrees of freedom."""
+    "a has the lower expected loss". The long-run variance of the daily loss differential is the
+    equal-weighted cosine (EWC) estimate, the projections on the first B cosines being scipy's
+    orthonormal DCT-II, and the statistic is Student-t with B degrees of freedom (fixed-smoothing
+    asymptotics; Coroneo and Iacone 2020 for DM tests in small samples)."""
     per_day = daily_mean(np.asarray(loss_a, np.float64) - np.asarray(loss_b, np.float64), dates) if len(dates) else np.zeros(0)
     n = len(per_day)
     if n < 2 * horizon:
         return {"statistic": float("nan"), "p_value": float("nan"), "p_a_better": float("nan"), "days": n}
-    if np.allclose(per_day, 0.0, atol=1e-15):
+    bases = equal_weighted_cosine_bases(n)
+    cosines = fft.dct(per_day - per_day.mean(), type=2, norm="ortho")[1 : bases + 1]
+    long_run_variance = float(np.mean(cosines**2))
+    if np.allclose(per_day, 0.0, atol=1e-15) or not long_run_variance > 0:
         return {"statistic": 0.0, "p_value": 1.0, "p_a_better": 0.5, "days": n}
-    standard_error = float("nan")
-    for kernel in ("uniform", "bartlett"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a non-positive rectangular variance: Bartlett next
-            fit = sm.OLS(per_day, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": horizon - 1, "kernel": kernel, "use_correction": False})
-        standard_error = float(fit.bse[0])
-        if math.isfinite(standard_error) and standard_error > 0:
-            break
-    if not (math.isfinite(standard_error) and standard_error > 0):
-        return {"statistic": 0.0, "p_value": 1.0, "p_a_better": 0.5, "days": n}
-    correction = math.sqrt(max(n + 1 - 2 * horizon + horizon * (horizon - 1) / n, 1.0) / n)  # Harvey, Leybourne, Newbold (1997)
-    statistic = float(per_day.mean() / standard_error * correction)
-    return {"statistic": statistic, "p_value": float(2 * stats.t.sf(abs(statistic), n - 1)),
-            "p_a_better": float(stats.t.cdf(statistic, n - 1)), "days": n}
+    statistic = float(per_day.mean() / math.sqrt(long_run_variance / n))
+    return {"statistic": statistic, "p_value": float(2 * stats.t.sf(abs(statistic), bases)),
+            "p_a_better": float(stats.t.cdf(statistic, bases)), "days": n}
 
 
 def rank_ic(predicted: np.ndarray, realised: np.ndarray, dates: np.ndarray, min_symbols: int = 5) -> dict[str, float]:

@@ -1,13 +1,13 @@
 """Markdown reports of evaluations: one checkpoint's test split, walk-forward folds, pooled.
 
-`results[fold][variant]["state"]` is a best checkpoint written by train.py (variants `news` and,
-for the ablation, `price`)."""
+`results[fold][variant]` is a checkpoint-like record (test predictions, train drift, figures) of
+a network on a fold's windows (variants `news` and, for the ablation, `price`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from stock_assets.model.metrics import diebold_mariano, evaluate
+from stock_assets.model.metrics import diebold_mariano, evaluate, rank_ic
 
 
 def pct(value: float | None, digits: int = 2) -> str:
@@ -30,7 +30,7 @@ def metrics_table(metrics: dict, ablation: dict | None = None) -> str:
     rows = [("model (news)" if ablation is not None else "model", model, model.get("coverage_80"), model.get("pinball"))]
     if ablation:
         a = ablation["model"]
-        rows.append(("same network without news", a, a.get("coverage_80"), a.get("pinball")))
+        rows.append(("price-only network", a, a.get("coverage_80"), a.get("pinball")))
     rows += [("random walk", walk, band["coverage_80"], band["pinball"]), ("drift", drift, None, None)]
     lines = ["| forecaster | MAE (5-day log-returns) | RMSE | skill vs random walk | direction accuracy | 80 % interval coverage | pinball loss |",
              "|---|---|---|---|---|---|---|"]
@@ -42,14 +42,14 @@ def metrics_table(metrics: dict, ablation: dict | None = None) -> str:
     lines.append("")
     lines.append(f"{metrics['windows']['count']} windows on {metrics['windows']['days']} days. Intervals of the random walk "
                  f"row: the historical-volatility band. Diebold-Mariano vs the random walk: statistic {num(dm['statistic'], 2)}, "
-                 f"p = {num(dm['p_value'], 3)} (negative = the model is better).")
+                 f"two-sided p = {num(dm['p_value'], 3)} (negative = the model is better; HLN-corrected, Student-t).")
     return "\n".join(lines)
 
 
 def pooled_arrays(results: dict, variant: str) -> dict[str, np.ndarray]:
     parts: dict[str, list] = {k: [] for k in ("point", "quantiles", "actual", "sigma", "end", "drift")}
     for runs in results.values():
-        state = runs[variant]["state"]
+        state = runs[variant]
         predictions = state["test_predictions"]
         for key in ("point", "quantiles", "actual", "sigma", "end"):
             parts[key].append(np.asarray(predictions[key]))
@@ -64,6 +64,7 @@ def pooled_metrics(results: dict, variant: str) -> dict:
 
 
 def news_vs_price(news: dict[str, np.ndarray], price: dict[str, np.ndarray]) -> dict[str, float]:
+    """The corrected DM test of the news network against the price-only one on the same windows."""
     if news["actual"].shape != price["actual"].shape or not np.array_equal(news["end"], price["end"]):
         raise ValueError("the news and price-only models were not evaluated on the same windows")
     loss_news = np.abs(news["point"] - news["actual"]).mean(1)
@@ -71,32 +72,45 @@ def news_vs_price(news: dict[str, np.ndarray], price: dict[str, np.ndarray]) -> 
     return diebold_mariano(loss_news.astype(np.float64), loss_price.astype(np.float64), news["end"])
 
 
-def fold_report(results: dict, primary: str = "news") -> str:
-    lines = ["| fold | windows | skill (news) | skill (price only) | DM p vs RW (news) | direction news / always up | "
-             "coverage 80 % (news) | pinball news / vol band | shrinkage α (news) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for fold, runs in results.items():
-        m = runs[primary]["state"]["metrics"]
-        price = runs.get("price", {}).get("state", {}).get("metrics", {}).get("model", {})
+def ranking(record: dict) -> dict[str, float]:
+    """Cross-sectional rank IC of the raw (unshrunk) 5-day forecast against the realised 5-day return."""
+    p = record["test_predictions"]
+    return rank_ic(np.asarray(p["raw_mean"])[:, -1], np.asarray(p["actual"])[:, -1], np.asarray(p["end"]))
+
+
+def ic(value: dict[str, float]) -> str:
+    return f"{num(value['mean'], 4)} ({num(value['icir'], 2)})"
+
+
+def fold_report(served: dict, trained: dict) -> str:
+    """served[fold]: the served record on the fold's windows; trained[fold][variant]: each network
+    as trained on the same windows (variants news and, for the ablation, price)."""
+    lines = ["| fold | windows | served | served skill | one-sided DM p (served better than RW) | coverage 80 % | "
+             "pinball served / vol band | skill as trained: news / price-only | one-sided DM p (news better than price-only) | "
+             "rank IC news (ICIR) | rank IC price-only (ICIR) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for fold, record in served.items():
+        m = record["metrics"]
         model = m["model"]
-        calibration = runs[primary]["state"]["calibration"]
-        alpha = calibration["shrinkage"]
-        news = {True: " (news on)", False: " (news off)"}.get(calibration.get("news_used"), "")
+        news, price = trained[fold]["news"], trained[fold].get("price")
+        versus = news_vs_price(news["test_predictions"], price["test_predictions"])["p_a_better"] if price else float("nan")
         lines.append(
-            f"| {fold} | {m['windows']['count']} | {pct(model['skill'])} | {pct(price.get('skill'))} | "
-            f"{num(model['dm_vs_random_walk']['p_value'], 3)} | {direction(model)} / {m['always_up']['direction_accuracy']:.3f} | "
-            f"{model['coverage_80']:.3f} | {model['pinball']:.6f} / {m['volatility_band']['pinball']:.6f} | "
-            f"{', '.join(f'{a:.2f}' for a in alpha)}{news} |")
-    return "Per fold (test quarter; each model trained only on data before it):\n\n" + "\n".join(lines)
+            f"| {fold} | {m['windows']['count']} | {record.get('network', '–')} | {pct(model['skill'], 3)} | "
+            f"{num(model['dm_vs_random_walk']['p_a_better'], 3)} | {model['coverage_80']:.3f} | "
+            f"{model['pinball']:.6f} / {m['volatility_band']['pinball']:.6f} | "
+            f"{pct(news['metrics']['model']['skill'], 3)} / {pct(price['metrics']['model']['skill'], 3) if price else '–'} | "
+            f"{num(versus, 3)} | {ic(ranking(news))} | {ic(ranking(price)) if price else '–'} |")
+    return "Per fold (each fold's windows; every network trained only on data before it):\n\n" + "\n".join(lines)
 
 
-def pooled_report(results: dict, primary: str = "news") -> str:
+def pooled_report(results: dict, primary: str = "news", title: str = "Pooled over the folds") -> str:
     news = pooled_metrics(results, primary)
     has_price = primary != "price" and all("price" in runs for runs in results.values())
     price = pooled_metrics(results, "price") if has_price else None
-    text = "Pooled over the folds:\n\n" + metrics_table(news, price)
+    text = f"{title}:\n\n" + metrics_table(news, price)
     if has_price:
         dm = news_vs_price(pooled_arrays(results, "news"), pooled_arrays(results, "price"))
-        text += (f"\n\nNews vs the same network without news (Diebold-Mariano on absolute errors): statistic "
-                 f"{num(dm['statistic'], 2)}, p = {num(dm['p_value'], 3)} (negative = news helps).")
+        text += (f"\n\nNews vs the price-only network (Diebold-Mariano on absolute errors, HLN-corrected): statistic "
+                 f"{num(dm['statistic'], 2)}, two-sided p = {num(dm['p_value'], 3)}, one-sided p (news better) = "
+                 f"{num(dm['p_a_better'], 3)} (negative = news helps).")
     return text

@@ -227,7 +227,6 @@ def run(args, rank: int, world: int, pipes) -> None:
     start_epoch, best, bad_epochs, history, resumed_from = 0, math.inf, 0, [], None
     identity = data_identity(panel)
     epochs = args.epochs
-    start = "from scratch (resume not asked)"
     if args.resume and (folder / LATEST).exists():
         state = load_checkpoint(folder / LATEST)
         refusal = resume_refusal(state, model, panel)

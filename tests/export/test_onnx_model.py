@@ -57,28 +57,35 @@ def test_parity_on_real_and_random_batches_of_1_8_64(trained_home, tmp_path):
             assert (np.diff(quantiles, axis=-1) >= 0).all()
 
 
-def test_materializations_publish_new_versions_with_a_valid_config(trained_home):
+def test_a_version_is_published_once_and_not_again_when_nothing_changed(trained_home):
     first = dg.materialize([onnx_model])
-    assert first.success and first.get_asset_check_evaluations()[0].passed
+    assert first.success and all(c.passed for c in first.get_asset_check_evaluations())
     meta = metadata(first)
     assert meta["version"] == 1 and meta["published"] and meta["opset"] == 17 and meta["real_batches"] == 3
     assert meta["max_abs_error_relative"] < 1e-4 and meta["file_bytes"] > 10_000
+    assert meta["served_network"] == "random walk"  # untrained: no evidence of skill
+    assert meta["gate"].startswith("Selection figures")
     repo = model_repository()
     config = parse_config((repo / "config.pbtxt").read_text())
     assert config.name == "stock_predictor" and config.platform == "onnxruntime_onnx" and config.max_batch_size == 64
     assert [(i.name, list(i.dims)) for i in config.input] == [("price_input", [30, 1]), ("news_input", [30, D])]
     assert [(o.name, list(o.dims)) for o in config.output] == [("forecast", [5]), ("forecast_quantiles", [5, 3])]
     assert config.HasField("dynamic_batching")
-    second = dg.materialize([onnx_model], run_config={"ops": {"onnx_model": {"config": {"keep_versions": 1}}}})
-    assert metadata(second)["version"] == 2
-    assert sorted(p.name for p in repo.iterdir()) == ["2", "config.pbtxt"]
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(repo / "2" / "model.onnx"))
+    sess = ort.InferenceSession(str(repo / "1" / "model.onnx"))
     assert [i.shape for i in sess.get_inputs()] == [["batch", 30, 1], ["batch", 30, D]]
     assert [o.shape for o in sess.get_outputs()] == [["batch", 5], ["batch", 5, 3]]
     props = sess.get_modelmeta().custom_metadata_map
-    assert "max_abs_error_relative" in props and json.loads(props["evaluation"])["skill"] == 0.0  # untrained: the random walk
+    evaluation = json.loads(props["evaluation"])
+    assert evaluation["skill"] == 0.0 and evaluation["figure"] == "selection (gate windows)" and props["served_network"] == "random walk"
+    # the same checkpoint again: the same forecasts, so no new version (and no redeploy); the gate passes
+    second = dg.materialize([onnx_model])
+    assert second.success and all(c.passed for c in second.get_asset_check_evaluations())
+    meta = metadata(second)
+    assert meta["published"] is False and meta["version"] == -1 and meta["served_version"] == 1
+    assert "unchanged: the challenger serves the same forecasts as version 1" in meta["decision"]
+    assert sorted(p.name for p in repo.iterdir()) == ["1", "config.pbtxt"]
 
 
 def test_a_model_failing_parity_is_never_published(trained_home):
@@ -108,20 +115,33 @@ def save_best(model):
                     checkpoint_root() / BEST)
 
 
-def test_a_worse_challenger_is_not_published_and_the_served_version_stays(trained_home):
-    assert metadata(dg.materialize([onnx_model]))["version"] == 1  # the random walk is the champion
-    save_best(worse_model())
+def test_the_gate_refuses_windows_a_candidate_was_fitted_on(trained_home):
+    # a checkpoint whose validation reached into the panel's test period: the gate windows are not
+    # unseen, so the blocking check fails and nothing is published (no fallback to other windows)
+    state = {"model_config": trained_home.config.to_dict(), "model_state": trained_home.state_dict(), "epoch": 1,
+             "watermark": "2014-12-31", "fitted": {"training": "2014-08-01", "validation": "2014-11-28"}}
+    save_checkpoint(state, checkpoint_root() / BEST)
     result = dg.materialize([onnx_model], raise_on_error=False)
-    # keeping the champion is the gate working: the run succeeds, the check warns, nothing is published
-    assert result.success
+    assert not result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert checks["onnx_parity"].passed and not checks["champion_challenger"].passed
-    assert checks["champion_challenger"].severity == dg.AssetCheckSeverity.WARN
+    assert not checks["gate_windows_unseen"].passed and checks["gate_windows_unseen"].severity == dg.AssetCheckSeverity.ERROR
     meta = metadata(result)
-    assert meta["published"] is False and meta["version"] == -1 and meta["served_version"] == 1
-    assert meta["challenger_skill"] < 0 and meta["champion_skill"] == 0.0
-    assert meta["decision"].startswith("kept version 1: challenger skill -")
-    assert versions(model_repository()) == [1]
+    assert meta["published"] is False and "refused:" in meta["gate_windows"] and "up to 2014-11-28" in meta["gate_windows"]
+    assert not model_repository().exists() or versions(model_repository()) == []
+
+
+def test_the_price_only_network_is_a_candidate_when_it_shares_the_data(trained_home):
+    state = {"model_config": trained_home.config.to_dict(), "model_state": trained_home.state_dict(), "epoch": 1,
+             "watermark": "2014-12-31", "data": {"watermark": "2014-12-31", "validation_start": "x"}}
+    save_checkpoint(state, checkpoint_root() / BEST)
+    price = build_model("small", news_dim=D, use_news=False)
+    price_state = {"model_config": price.config.to_dict(), "model_state": price.state_dict(), "epoch": 1, "watermark": "2014-12-31"}
+    save_checkpoint({**price_state, "data": {"other": 1}}, checkpoint_root() / "price_only" / BEST)
+    meta = metadata(dg.materialize([onnx_model]))
+    assert "trained on other data" in meta["price_only"] and "| price-only network |" not in meta["gate"]
+    save_checkpoint({**price_state, "data": state["data"]}, checkpoint_root() / "price_only" / BEST)
+    meta = metadata(dg.materialize([onnx_model]))
+    assert meta["price_only"] == "compared" and "| price-only network |" in meta["gate"] and "| news network |" in meta["gate"]
 
 
 def test_with_nothing_served_a_worse_challenger_is_published_as_the_random_walk(trained_home):
@@ -129,7 +149,8 @@ def test_with_nothing_served_a_worse_challenger_is_published_as_the_random_walk(
     result = dg.materialize([onnx_model])
     meta = metadata(result)
     assert result.success and meta["published"] and meta["version"] == 1
-    assert meta["challenger_skill"] == 0.0 and "with shrinkage 0, the random walk (as trained: -" in meta["decision"]
+    assert meta["gate_skill"] == 0.0 and meta["served_network"] == "random walk"
+    assert meta["decision"].startswith("random walk: no evidence of skill: news network vs random walk p = ")
     import onnxruntime as ort
 
     price, news = random_batch(8, D, seed=3)
@@ -147,8 +168,8 @@ def test_a_challenger_better_than_the_served_version_is_published(trained_home):
     result = dg.materialize([onnx_model])  # the untrained random walk challenges it
     meta = metadata(result)
     assert result.success and meta["published"] and meta["version"] == 2
-    assert meta["challenger_skill"] == 0.0 and meta["champion_skill"] < 0
-    assert "| challenger | +0.00%" in meta["gate"]
+    assert meta["gate_skill"] == 0.0 and "replaces version 1" in meta["decision"]
+    assert "| served version 1 | -" in meta["gate"] and "| random walk | +0.000% |" in meta["gate"]
     assert versions(model_repository()) == [1, 2]
 
 
