@@ -36,7 +36,7 @@ class OnnxConfig(dg.Config):
     max_batch_size: int = 64
     parity_limit: float = PARITY_LIMIT
     gate_windows: int = 5000  # the most recent test-split windows every candidate and the champion are scored on
-    # the level of every decision of the gate (one-sided Diebold-Mariano, HLN-corrected): a network
+    # the level of every decision of the gate (one-sided Diebold-Mariano, EWC variance, Student-t): a network
     # is served only when it beats the random walk (news: and the price-only network) at p below it,
     # and a challenger is kept out only when it is worse than the served version at p below it
     gate_evidence_p: float = 0.05

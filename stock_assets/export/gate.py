@@ -5,7 +5,7 @@ Everything is judged on the gate windows: the latest windows of the panel's test
 wholly after every day either network was trained, early-stopped or calibrated on (refused
 otherwise: `unseen_windows`), scored as exported (ONNX through onnxruntime), so the gate judges
 exactly what Triton would serve. One rule, with the one-sided Diebold-Mariano test of
-stock_assets/model/metrics.py (HLN-corrected, Student-t) at level `evidence_p`:
+stock_assets/model/metrics.py (EWC long-run variance, Student-t) at level `evidence_p`:
 
 1. the news network is served when it beats the random walk *and* the price-only network
    significantly (news has to earn its place against the network that has no news);

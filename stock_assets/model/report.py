@@ -42,7 +42,7 @@ def metrics_table(metrics: dict, ablation: dict | None = None) -> str:
     lines.append("")
     lines.append(f"{metrics['windows']['count']} windows on {metrics['windows']['days']} days. Intervals of the random walk "
                  f"row: the historical-volatility band. Diebold-Mariano vs the random walk: statistic {num(dm['statistic'], 2)}, "
-                 f"two-sided p = {num(dm['p_value'], 3)} (negative = the model is better; HLN-corrected, Student-t).")
+                 f"two-sided p = {num(dm['p_value'], 3)} (negative = the model is better; EWC variance, Student-t).")
     return "\n".join(lines)
 
 
@@ -110,7 +110,7 @@ def pooled_report(results: dict, primary: str = "news", title: str = "Pooled ove
     text = f"{title}:\n\n" + metrics_table(news, price)
     if has_price:
         dm = news_vs_price(pooled_arrays(results, "news"), pooled_arrays(results, "price"))
-        text += (f"\n\nNews vs the price-only network (Diebold-Mariano on absolute errors, HLN-corrected): statistic "
+        text += (f"\n\nNews vs the price-only network (Diebold-Mariano on absolute errors, EWC variance, Student-t): statistic "
                  f"{num(dm['statistic'], 2)}, two-sided p = {num(dm['p_value'], 3)}, one-sided p (news better) = "
                  f"{num(dm['p_a_better'], 3)} (negative = news helps).")
     return text

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stock_assets.model import train
-from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, news_earns_its_place
+from stock_assets.model.calibration import CONFORMAL_WEIGHT, fit_interval_scale, fit_shrinkage
 from stock_assets.model.checkpoints import BEST, load_checkpoint
 from stock_assets.model.metrics import coverage, diebold_mariano
 from stock_assets.model.panel import Panel, index_windows, save_panel
@@ -22,19 +22,37 @@ def test_shrinkage_is_zero_without_skill_and_large_with_it():
     assert fit_shrinkage(np.zeros((0, 5)), np.zeros((0, 5))).tolist() == [0.0] * 5
 
 
-def test_news_is_kept_only_when_it_lowers_the_validation_loss_with_confidence():
-    rng = np.random.default_rng(5)
-    days = np.repeat(np.arange(60), 80)
-    without = np.abs(rng.standard_normal(len(days)))
-    same_but_noisy = without + rng.standard_normal(len(days)) * 0.05
-    assert news_earns_its_place(same_but_noisy, without, days)[0] is False
-    assert news_earns_its_place(without * 1.01, without, days) == (False, 0.0)  # news hurts
-    keep, share = news_earns_its_place(without * 0.97, without, days)
-    assert keep and share == 1.0
-    assert news_earns_its_place(np.zeros(0), np.zeros(0), np.zeros(0)) == (False, 0.0)
+def test_the_shipped_interval_rule_covers_80_percent_when_volatility_half_reverts():
+    # The data the rule is built for: the network's widths are right for the long run (1.28 sigma),
+    # the validation quarter is 1.69x as volatile, and the next quarter half-way back (1.3x, in
+    # log terms) - a volatility regime persists only in part. Full conformal scaling over-corrects,
+    # none under-corrects; the shipped half-way rule (CONFORMAL_WEIGHT) covers 80 %.
+    assert CONFORMAL_WEIGHT == 0.5
+    rng = np.random.default_rng(1)
+    sigma = rng.uniform(0.005, 0.04, (8000, 1)) * np.sqrt(np.arange(1, 6))
+    width = 1.2816 * sigma
+    validation, test = slice(0, 4000), slice(4000, 8000)
+    actual = rng.standard_normal((8000, 5)) * sigma
+    actual[validation] *= 1.69
+    actual[test] *= 1.3
+    point = np.zeros_like(actual)
+
+    def scale(weight: float) -> np.ndarray:
+        return fit_interval_scale(point[validation], width[validation], width[validation], actual[validation], weight=weight)
+
+    def covered(weight: float) -> float:
+        s = scale(weight)
+        band = np.stack([point - s[0] * width, point, point + s[1] * width], axis=-1)[test]
+        return coverage(band, actual[test])
+
+    assert 0.77 <= covered(CONFORMAL_WEIGHT) <= 0.83
+    assert covered(1.0) > 0.86 and covered(0.0) < 0.7
+    # the shipped scale is the conformal factor taken half-way (geometrically) to 1
+    np.testing.assert_allclose(fit_interval_scale(point[validation], width[validation], width[validation], actual[validation]),
+                               np.sqrt(scale(1.0)), rtol=1e-5)
 
 
-def test_conformal_scale_gives_80_percent_coverage_on_fresh_data():
+def test_conformal_scale_gives_80_percent_coverage_on_exchangeable_data():
     rng = np.random.default_rng(1)
     sigma = rng.uniform(0.005, 0.04, (6000, 1)) * np.sqrt(np.arange(1, 6))
     actual = rng.standard_t(4, (6000, 5)) * sigma
@@ -43,10 +61,6 @@ def test_conformal_scale_gives_80_percent_coverage_on_fresh_data():
     scale = fit_interval_scale(point[:3000], width[:3000], width[:3000], actual[:3000], weight=1.0)
     band = np.stack([point - scale[0] * width, point, point + scale[1] * width], axis=-1)[3000:]
     assert 0.77 <= coverage(band, actual[3000:]) <= 0.83
-    # the default goes half-way (geometrically) from the trained widths to the conformal factor
-    half = fit_interval_scale(point[:3000], width[:3000], width[:3000], actual[:3000])
-    np.testing.assert_allclose(half, np.sqrt(scale), rtol=1e-5)
-    assert (half > 1.0).all() and (half < scale).all()
 
 
 def test_diebold_mariano_sees_a_real_difference_and_not_a_fake_one():
@@ -54,9 +68,11 @@ def test_diebold_mariano_sees_a_real_difference_and_not_a_fake_one():
     dates = np.repeat(np.arange(300), 10)
     base = np.abs(rng.standard_normal(3000))
     assert diebold_mariano(base, base + 0.0, dates)["p_value"] == 1.0
-    assert diebold_mariano(base * 0.8, base, dates)["p_value"] < 0.01
+    better = diebold_mariano(base * 0.8, base, dates)
+    assert better["p_value"] < 0.01 and better["p_a_better"] < 0.005 and better["statistic"] < 0 and better["days"] == 300
     noise = np.abs(rng.standard_normal(3000))
     assert diebold_mariano(noise, base, dates)["p_value"] > 0.01
+    assert np.isnan(diebold_mariano(base[:90], base[:90], dates[:90])["p_value"])  # 9 days < 2 horizons: no test
 
 
 def synthetic_panel(root, phi: float, seed: int, symbols: int = 6, sessions: int = 700):

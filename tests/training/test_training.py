@@ -10,6 +10,7 @@ import time
 import dagster as dg
 import pytest
 
+from stock_assets.export.assets import onnx_model
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, weights_finite
 from stock_assets.news.assets import news_embeddings
@@ -37,14 +38,18 @@ def home(tmp_path_factory, tiny_bert):
         yield root, resources
 
 
-def train(resources, instance=None, **config):
+# months of history, not years: shorter held-out periods than production's 63 + 93 sessions
+SPLITS = {"validation_sessions": 30, "test_sessions": 45}
+
+
+def train(resources, instance=None, windows: dict | None = None, **config):
     config = {"epochs": 2, "size": "tiny", "ablation": False, "batch_size": 32, **config}
     return dg.materialize(
         [*TRAINING, *UPSTREAM, finite_weights, beats_random_walk],
         selection=TRAINING,
         resources=resources,
         instance=instance,
-        run_config={"ops": {"model_checkpoint": {"config": config}}},
+        run_config={"ops": {"model_checkpoint": {"config": config}, "training_windows": {"config": windows or SPLITS}}},
     )
 
 
@@ -67,18 +72,59 @@ def test_ddp_training_through_dagster_then_resume_with_new_data(home):
     assert weights_finite(best["model_state"]) and best["watermark"] == "2014-09-30"
     assert (root / "checkpoints" / "price_only" / BEST).exists()
 
-    # resume: continues at the saved epoch instead of starting over
+    # the same data again: nothing to learn, no epoch runs (and nothing new gets published)
     second = train(resources, epochs=1)
     assert second.success
-    assert [h["epoch"] for h in load_checkpoint(root / "checkpoints" / LATEST)["history"]] == [0, 1, 2]
+    assert [h["epoch"] for h in load_checkpoint(root / "checkpoints" / LATEST)["history"]] == [0, 1]
+    assert "already trained on this data" in model_metadata(second)["start"]
 
-    # new partitions arrive: the watermark advances and training resumes on the new panel
+    # new partitions arrive: the splits move forward, the watermark advances and training resumes
     assert materialize_range(UPSTREAM, resources, "2014-10-01", "2014-10-31").success
     third = train(resources, epochs=1)
     assert third.success
     latest = load_checkpoint(root / "checkpoints" / LATEST)
-    assert latest["watermark"] == "2014-10-31" and latest["history"][-1]["epoch"] == 3
-    assert model_metadata(third)["watermark"] == "2014-10-31"
+    assert latest["watermark"] == "2014-10-31" and latest["history"][-1]["epoch"] == 2
+    meta = model_metadata(third)
+    assert meta["watermark"] == "2014-10-31" and meta["start"].startswith("resumed from epoch 1")
+    assert meta["validation_start"] > model_metadata(first)["validation_start"]
+
+
+@pytest.fixture(scope="module")
+def recent_home(tmp_path_factory, tiny_bert):
+    """Prices and news from 2014-04 only: older history arrives later, as a backfill."""
+    root = tmp_path_factory.mktemp("recent")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STOCK_HOME", str(root))
+        resources = lake_resources(root / "lake", price={"symbols": ["AAPL", "MSFT"]}, news={"symbols": ["AAPL", "MSFT"]})
+        resources["embedder"] = EmbedderResource(model=str(tiny_bert), cache_path=str(root / "cache.sqlite"))
+        resources["trainer"] = LocalTorchrunLauncher(processes=2)
+        assert materialize_range(UPSTREAM, resources, "2014-04-01", "2014-09-30").success
+        yield root, resources
+
+
+def test_an_older_backfill_moves_no_split_and_the_gate_windows_stay_unseen(recent_home):
+    root, resources = recent_home
+    first = model_metadata(train(resources, resume=False, epochs=1, ablation=True))
+    # older history arrives (the case that used to slide validation/test back into fitted days)
+    assert materialize_range(UPSTREAM, resources, "2014-01-01", "2014-03-31").success
+    again = train(resources, epochs=1, ablation=True)
+    second = model_metadata(again)
+    assert (second["validation_start"], second["test_start"]) == (first["validation_start"], first["test_start"])
+    assert second["start"].startswith("resumed from epoch 0")  # sound: its training ended before this validation
+    state = load_checkpoint(root / "checkpoints" / BEST)
+    assert state["splits"]["test_start"] == first["test_start"] and state["fitted"]["validation"] < first["test_start"]
+    exported = dg.materialize([onnx_model])
+    checks = {c.check_name: c for c in exported.get_asset_check_evaluations()}
+    assert exported.success and checks["gate_windows_unseen"].passed
+    gate = {k: v.value for k, v in exported.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert "after every fitted day" in gate["gate_windows"] and gate["price_only"] == "compared"
+
+    # split dates moved back by hand: the checkpoint's training reached into the new validation
+    # period, so it is not resumed, and the run says why
+    moved = model_metadata(train(resources, epochs=1, windows={"validation_start": "2014-05-01", "test_start": "2014-07-01"}))
+    assert moved["start"].startswith("from scratch:") and "not resumed because" in moved["start"]
+    assert moved["validation_start"] == "2014-05-01" and moved["fitted_until"] < "2014-07-01"
+    assert dg.materialize([onnx_model]).success
 
 
 def test_sigkill_mid_training_leaves_a_loadable_checkpoint(home, tmp_path):
