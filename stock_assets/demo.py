@@ -114,7 +114,7 @@ def quiet() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--start", default=os.environ.get("DEMO_START", "2015-04-01"))
+    parser.add_argument("--start", default=os.environ.get("DEMO_START", "2014-07-01"))
     parser.add_argument("--end", default=os.environ.get("DEMO_END", "2015-12-31"))
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("DEMO_EPOCHS", "3")))
     parser.add_argument("--size", default=os.environ.get("DEMO_MODEL_SIZE", "small"))
@@ -184,8 +184,9 @@ def demo(args, home: Path) -> None:
         config = {"ops": {"model_checkpoint": {"config": {"epochs": args.epochs, "size": args.size, "ablation": True}}}}
         trained = meta(run(["model_checkpoint", "training_windows", *upstream], ["model_checkpoint"], run_config=config), "model_checkpoint")
         say(f"    epochs so far {trained.get('trained_epochs')}, watermark {trained.get('watermark')}")
-    with step("5/7 export to ONNX; publish a Triton version if it beats the random walk and the served one"):
-        # a challenger that loses the gate is kept out (its check warns): the served version stays
+    with step("5/7 export to ONNX; the gate serves news, price-only or the random walk, published when it changed"):
+        # a challenger significantly worse than the served version is kept out (its check warns), and
+        # one that serves the same forecasts is not published again: the served version stays
         exported = meta(run(["onnx_model", "model_checkpoint", "training_windows", *upstream], ["onnx_model"]), "onnx_model")
         say(f"    {exported.get('decision')}; parity error {exported.get('max_abs_error_relative'):.2e}")
         if int(exported.get("served_version", -1)) < 1:
@@ -247,6 +248,7 @@ def summary(home: Path, trained: dict, exported: dict, answer: dict, seconds: fl
 Data:        {home}/lake (raw_prices, raw_news, news_embeddings, training_windows), {home}/chromadb
 Model:       {home}/checkpoints (epoch {best['epoch']}, watermark {best['watermark']}); served as stock_predictor v{exported.get('served_version')}
 Gate:        {exported.get('decision')}
+Served:      {exported.get('served_network')} (the gate's figures are selection figures, on the windows that decided)
 Evaluation on the test split (5-day log-returns; shrinkage {', '.join(f'{a:.2f}' for a in (best.get('calibration') or {}).get('shrinkage', []))}):
 {metrics_table(best.get('metrics') or {}, (ablation or {}).get('metrics'))}
 Forecast:    {answer['symbol']} -> {answer['forecast']['forecast'][-1]['date']} {answer['forecast']['forecast'][-1]['close']:.2f}; answer cites {len(answer['sources'])} headlines (LLM: {answer['llm'] or 'none'})

@@ -14,7 +14,8 @@ from dotenv import load_dotenv
 DEMO_MARKER = "# written by `make demo`"
 # Every variable of the README's configuration table that a later `make dev`/`make serve` needs.
 CARRIED = ("STOCK_HOME", "STOCK_START_DATE", "STOCK_END_DATE", "STOCK_SYMBOLS", "STOCK_PRICE_SOURCE",
-           "STOCK_NEWS_SOURCE", "STOCK_REPLAY_DIR", "STOCK_EMBEDDER", "DAGSTER_HOME")
+           "STOCK_NEWS_SOURCE", "STOCK_REPLAY_DIR", "STOCK_EMBEDDER", "STOCK_VALIDATION_SESSIONS", "STOCK_TEST_SESSIONS",
+           "DAGSTER_HOME")
 
 
 def settings_path() -> Path:
