@@ -17,17 +17,23 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage  # noqa: E402
 from stock_assets.model.checkpoints import BEST, load_checkpoint  # noqa: E402
 from stock_assets.model.metrics import coverage, pinball, volatility_band  # noqa: E402
+from stock_assets.model.panel import load_panel  # noqa: E402
+from served_walk_forward import in_period, quarter_start  # noqa: E402
 
 SHRINKAGE = {"none (alpha = 1)": None, "80 % bound": 0.8, "90 % bound": 0.9, "95 % bound": 0.95}
 CONFORMAL = {"none": 0.0, "half-way": 0.5, "full": 1.0}
 
 
-def rows(state: dict) -> dict[str, tuple[float, ...]]:
-    v, t = state["validation_predictions"], state["test_predictions"]
+def rows(state: dict, fold_windows: np.ndarray) -> dict[str, tuple[float, ...]]:
+    """Each rule's figures on the fold's windows (a boolean mask over the test predictions: the
+    checkpoint's test split runs on past the fold)."""
+    v = state["validation_predictions"]
+    t = {k: np.asarray(x)[fold_windows] for k, x in state["test_predictions"].items() if k not in ("symbols",)}
     vm, va, tm, ta = (x.astype(np.float64) for x in (v["mean"], v["actual"], t["raw_mean"], t["actual"]))
     walk = np.abs(ta).mean()
     out = {}
@@ -68,11 +74,13 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("STOCK_HOME", REPO / ".stock_home" / "eval_replay")))
     args = parser.parse_args()
     folds = args.folds.split(",")
+    sessions = load_panel(args.home / "lake" / "training_windows").sessions.astype("datetime64[D]")
     table = {}
     for fold in folds:
         folder = args.home / "walk_forward" / fold
         state = load_checkpoint((folder if args.variant == "news" else folder / "price_only") / BEST)
-        for rule, figures in rows(state).items():
+        ends = np.asarray(state["test_predictions"]["end"])
+        for rule, figures in rows(state, in_period(ends, sessions, quarter_start(fold), quarter_start(fold, 1))).items():
             table.setdefault(rule, []).append(figures)
     print(f"| rule | {' | '.join(folds)} | mean |\n|---|{'---|' * (len(folds) + 1)}")
     for rule, figures in table.items():

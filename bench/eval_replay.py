@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 warnings.filterwarnings("ignore")
 
-from served_walk_forward import decisions_report, fold_keys, fold_splits, record, simulate  # noqa: E402
+from served_walk_forward import decisions_report, fold_keys, fold_splits, recalibrated, record, simulate  # noqa: E402
 
 
 def prepare(symbols: list[str], embedder: str) -> dict:
@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="hide the training logs")
     parser.add_argument("--evidence-p", type=float, default=None, help="the gate's evidence level (default: onnx_model's gate_evidence_p)")
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="refit the shrinkage with this bound offline (choosing the rule on development folds; default: as trained)")
     parser.add_argument("--reuse", action="store_true", help="reuse the panel and the fold checkpoints of an earlier run with the same splits")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
@@ -131,7 +133,7 @@ def main() -> None:
         challengers[fold] = {}
         for variant in variants:
             run = train_fold(fold, variant, splits, args)
-            challengers[fold][variant] = run["state"]
+            challengers[fold][variant] = run["state"] if args.confidence is None else recalibrated(run["state"], args.confidence)
             print(f"{fold} {variant}: splits {splits}, {run['seconds']:.0f} s, best epoch {run['state']['epoch']}, "
                   f"alpha {run['state']['calibration']['shrinkage']}", flush=True)
     defaults = OnnxConfig()
@@ -142,7 +144,8 @@ def main() -> None:
     trained = {fold: {v: record(runs, NEWS if v == "news" else PRICE, fold_keys(runs["news"], sessions, fold)) for v in runs}
                for fold, runs in challengers.items()}
     report = "\n\n".join([
-        f"Protocol: the served model (production's gate, evidence level p < {evidence:g}, up to {defaults.gate_windows} gate windows); "
+        f"Protocol: the served model (production's gate, evidence level p < {evidence:g}, up to {defaults.gate_windows} gate windows"
+        f"{'' if args.confidence is None else f'; shrinkage refitted offline at a {args.confidence:g} bound'}); "
         f"splits by sessions from each fold's start (validation {VALIDATION_SESSIONS}, test {TEST_SESSIONS}).",
         decisions_report(decisions),
         f"Command: `.venv/bin/python bench/eval_replay.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "

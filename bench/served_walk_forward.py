@@ -23,9 +23,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from stock_assets.export.gate import NEWS, PRICE, RANDOM_WALK, Forecasts, choose, judge, p_better, scores_of
-from stock_assets.model.calibration import random_walk_scale
+from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage, random_walk_scale
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import HORIZON
+
+
+def recalibrated(state: dict, confidence: float) -> dict:
+    """The checkpoint as train.py would have written it with another shrinkage bound: calibration
+    is fitted after training on the recorded raw validation outputs, so refitting it offline on
+    them is exactly a retraining with the other constant (for choosing the rule on development folds)."""
+    v, t = state["validation_predictions"], dict(state["test_predictions"])
+    vm, vl, vu, va = (np.asarray(v[k], np.float64) for k in ("mean", "lower", "upper", "actual"))
+    alpha = fit_shrinkage(vm, va, np.asarray(v["end"]), confidence)
+    scale = fit_interval_scale(alpha * vm, vl, vu, va)
+    point = alpha * np.asarray(t["raw_mean"], np.float64)
+    t["point"] = point
+    t["quantiles"] = np.stack([point - scale[0] * np.asarray(t["raw_lower"], np.float64), point,
+                               point + scale[1] * np.asarray(t["raw_upper"], np.float64)], axis=-1)
+    return {**state, "test_predictions": t, "calibration": {**state["calibration"], "shrinkage": alpha.round(3).tolist()}}
 
 
 def quarter_start(name: str, shift: int = 0) -> str:
