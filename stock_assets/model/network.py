@@ -16,8 +16,9 @@ Why it is shaped like this (issue: the forecast must never be worse than the ran
   drift: extrapolating a bull market's trend costs skill when the market turns flat;
 - `shrinkage` (one factor per horizon, fitted on validation after training, 0 until then)
   scales the predicted returns, so a model without validation skill serves the random walk;
-- `news_weight` (1, or 0 when the news did not lower the validation loss) switches the news
-  path off in the served graph: news has to earn its place like the predicted move does;
+- `news_weight` (1) can switch the news path off in the graph; whether news is served is decided
+  at the gate instead, between this network and the separately trained price-only one, on windows
+  neither used (stock_assets/export/gate.py); checkpoints from before that carry 0 when news lost;
 - the 10/50/90 % quantiles are the historical-volatility band (z * sigma * sqrt(h)) with
   learned log-width corrections (zero-initialised) and per-horizon calibration factors
   (`interval_scale`, fitted on validation). They are ordered by construction.
