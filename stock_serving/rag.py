@@ -22,9 +22,11 @@ def describe_skill(skill: dict | None) -> str:
     """The served version's measured skill, as a sentence an analyst can weigh the forecast by."""
     if not skill or skill.get("skill") is None:
         return "The model's measured skill is not recorded."
-    text = (f"The model was measured on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}): "
-            f"skill {100 * skill['skill']:+.2f} % against the random walk (5-day log-return MAE), "
-            f"80 % interval coverage {100 * skill['coverage_80']:.0f} %")
+    served = f" serves the {skill['served_network']} and" if skill.get("served_network") else ""
+    # the gate's windows chose the version and are also what it was measured on: a selection figure
+    text = (f"The model{served} was chosen on {skill['windows']} recent windows ({skill['first_day']} to {skill['last_day']}), "
+            f"where it measured (a selection figure, optimistic for the chosen model) skill {100 * skill['skill']:+.2f} % "
+            f"against the random walk (5-day log-return MAE), 80 % interval coverage {100 * skill['coverage_80']:.0f} %")
     if abs(skill["skill"]) < 1e-9:
         text += "; the model found no reliable signal, so its central forecast is the last close (random walk)"
     return text + "."

@@ -56,7 +56,8 @@ def chart(forecast: dict) -> None:
     st.altair_chart(band + history + ahead, use_container_width=True)
     skill = forecast.get("model_skill") or {}
     measured = (f"; measured skill vs the random walk {100 * skill['skill']:+.2f} %, 80 % interval coverage "
-                f"{100 * skill['coverage_80']:.0f} % on {skill['windows']} recent windows") if skill.get("skill") is not None else ""
+                f"{100 * skill['coverage_80']:.0f} % on the {skill['windows']} recent windows that chose it (a selection figure)"
+                if skill.get("skill") is not None else "")
     st.caption(f"{forecast['symbol']}: 30 closes, the 5-session forecast and its 80 % interval (shaded), "
                f"model version {forecast['model_version']}{measured}")
 

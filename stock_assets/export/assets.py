@@ -40,6 +40,9 @@ class OnnxConfig(dg.Config):
     # is served only when it beats the random walk (news: and the price-only network) at p below it,
     # and a challenger is kept out only when it is worse than the served version at p below it
     gate_evidence_p: float = 0.05
+    # a version whose forecasts equal the served one's is not published (no redeploy); true publishes
+    # it anyway, e.g. to rebuild a Triton repository that lost its versions
+    publish_unchanged: bool = False
 
 
 def current_panel(news_dim: int) -> Panel | None:
@@ -159,6 +162,8 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         model, state, path, errors, chosen = candidates[served or NEWS]
         parity_ok = errors["max_abs_error_relative"] <= limit
         publish_ok, unchanged, judged = judge(chosen, champion, champion_version, config.gate_evidence_p) if clean else (False, False, windows_note)
+        if unchanged and config.publish_unchanged:
+            publish_ok, unchanged, judged = True, False, f"{judged}; published anyway (publish_unchanged)"
         decision = f"{served}: {reason}; {judged}" if clean else windows_note
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"

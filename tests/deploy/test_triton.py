@@ -15,7 +15,7 @@ from stock_assets.export.onnx_export import onnx_session, random_batch
 from stock_assets.lake import local_home
 from stock_serving.triton_client import TritonForecaster
 from tests.conftest import REPO
-from tests.export.test_onnx_model import trained_home  # noqa: F401 - fixture
+from tests.export.test_onnx_model import save_best, trained_home, worse_model  # noqa: F401 - fixture
 from tests.servers import free_port, running, wait_until
 
 pytestmark = pytest.mark.slow
@@ -74,6 +74,7 @@ def test_sensor_deploys_each_published_version_once(triton):
     assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in first] == [1]
     cursor = context.cursor
 
+    save_best(worse_model(seed=5))  # a new challenger (served as the random walk with its own band)
     assert dg.materialize([onnx_model], instance=instance).success  # version 2
     failing = dg.materialize([onnx_model], instance=instance, raise_on_error=False,
                              run_config={"ops": {"onnx_model": {"config": {"parity_limit": 0.0}}}})

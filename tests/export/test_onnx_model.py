@@ -86,6 +86,9 @@ def test_a_version_is_published_once_and_not_again_when_nothing_changed(trained_
     assert meta["published"] is False and meta["version"] == -1 and meta["served_version"] == 1
     assert "unchanged: the challenger serves the same forecasts as version 1" in meta["decision"]
     assert sorted(p.name for p in repo.iterdir()) == ["1", "config.pbtxt"]
+    forced = dg.materialize([onnx_model], run_config={"ops": {"onnx_model": {"config": {"publish_unchanged": True, "keep_versions": 1}}}})
+    assert metadata(forced)["version"] == 2 and "published anyway (publish_unchanged)" in metadata(forced)["decision"]
+    assert sorted(p.name for p in repo.iterdir()) == ["2", "config.pbtxt"]
 
 
 def test_a_model_failing_parity_is_never_published(trained_home):

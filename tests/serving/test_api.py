@@ -172,7 +172,8 @@ def test_admin_reload_needs_the_token_and_picks_up_a_new_version(api):
     client, url, home = api
     assert client.post("/v1/admin/reload").status_code == 401
     assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert dg.materialize([onnx_model]).success  # version 2
+    forced = {"ops": {"onnx_model": {"config": {"publish_unchanged": True}}}}  # the same checkpoint: published only when asked
+    assert dg.materialize([onnx_model], run_config=forced).success  # version 2
     TritonDeployer(url=url, local_repository=str(home / "triton_local" / "repository")).deploy(2)
     reloaded = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert reloaded.status_code == 200 and reloaded.json()["model_version"] == "2"
