@@ -74,10 +74,13 @@ def test_sensor_deploys_each_published_version_once(triton):
     assert [r.run_config["ops"]["deploy_model_to_triton"]["config"]["version"] for r in first] == [1]
     cursor = context.cursor
 
-    save_best(worse_model(seed=5))  # a new challenger (served as the random walk with its own band)
-    assert dg.materialize([onnx_model], instance=instance).success  # version 2
+    # A new challenger: it falls back to the same random walk as version 1, so it is published only when asked.
+    save_best(worse_model(seed=5))
+    forced = {"publish_unchanged": True}
+    assert dg.materialize([onnx_model], instance=instance,
+                          run_config={"ops": {"onnx_model": {"config": forced}}}).success  # version 2
     failing = dg.materialize([onnx_model], instance=instance, raise_on_error=False,
-                             run_config={"ops": {"onnx_model": {"config": {"parity_limit": 0.0}}}})
+                             run_config={"ops": {"onnx_model": {"config": {**forced, "parity_limit": 0.0}}}})
     assert not failing.success
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     requests = list(triton_deploy_sensor(context))

@@ -117,7 +117,8 @@ def run_pod_home(image, values, cluster_objects, tmp_path_factory, replay_dir):
         os.chown(folder, UID, UID)  # what fsGroup does for the pod; the files stay root's
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     volumes = {**pvc_mounts(launcher, {"stock-home": home}), replay_dir: f"{REPLAY_MOUNT}:ro"}
-    env = {**helm_env(launcher, cluster_objects), **replay_env()}
+    # Half a year holds fewer sessions than the default validation + test periods (63 + 93).
+    env = {**helm_env(launcher, cluster_objects), **replay_env(), "STOCK_VALIDATION_SESSIONS": "20", "STOCK_TEST_SESSIONS": "20"}
     materialize = ["dagster", "asset", "materialize", "-m", "stock_assets.definitions", "--select"]
     for day in RUN_DAYS:
         run(image, None, [*materialize, "raw_prices,raw_news", "--partition", day], env, volumes, timeout=600)
