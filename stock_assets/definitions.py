@@ -14,6 +14,8 @@ from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResourc
 from stock_assets.lake import LakeIOManager, LakeResource, lake_root, local_home
 from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
+from stock_assets.track.assets import forecast_scores, served_forecasts
+from stock_assets.track.resources import ServedModelResource
 from stock_assets.training.assets import model_checkpoint, training_windows
 from stock_assets.training.checks import beats_random_walk, finite_weights
 from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
@@ -46,7 +48,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     lake = LakeResource(base_url=str(lake_root()))
     return dg.Definitions(
-        assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint, onnx_model],
+        assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint, onnx_model,
+                served_forecasts, forecast_scores],
         asset_checks=[finite_weights, beats_random_walk],
         jobs=[deploy_triton_job, redeploy_chatbot_job],
         sensors=[triton_deploy_sensor, chatbot_redeploy_sensor],
@@ -67,6 +70,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "embedder": EmbedderResource(model=settings.embedder),
             "chroma": ChromaResource(host=settings.chroma_host, port=settings.chroma_port),
             "trainer": training_launcher(settings.train_launcher),
+            "served_model": ServedModelResource(triton_url=settings.triton_url),
             "triton": TritonDeployer(url=settings.triton_url, local_repository=local_triton_repository(settings.triton_url)),
             "chatbot": ChatbotDeployer(api_url=settings.api_url, mode=os.environ.get("CHATBOT_DEPLOY_MODE", "local")),
         },

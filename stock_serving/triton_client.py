@@ -40,15 +40,22 @@ class TritonForecaster:
             self.drop_client()
             return False
 
+    def version_ready(self, version: int | str) -> bool:
+        try:
+            return bool(self.client.is_model_ready(MODEL_NAME, str(version)))
+        except Exception:  # noqa: BLE001 - unreachable, unknown or unloaded version alike
+            self.drop_client()
+            return False
+
     def model_version(self) -> str | None:
         """The version Triton serves (the highest ready one)."""
         index = self.client.get_model_repository_index()
         ready = [int(m["version"]) for m in index if m.get("name") == MODEL_NAME and m.get("state") == "READY" and m.get("version")]
         return str(max(ready)) if ready else None
 
-    def forecast(self, price: np.ndarray, news: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forecast(self, price: np.ndarray, news: np.ndarray, version: int | str = "") -> tuple[np.ndarray, np.ndarray]:
         """price [B, 30, 1] raw closes, news [B, 30, D] -> the next 5 closes [B, 5] and their
-        10/50/90 % quantiles [B, 5, 3]."""
+        10/50/90 % quantiles [B, 5, 3], from `version` (the highest ready one when empty)."""
         price = np.ascontiguousarray(price, dtype=np.float32)
         news = np.ascontiguousarray(news, dtype=np.float32)
         inputs = [
@@ -59,7 +66,7 @@ class TritonForecaster:
         inputs[1].set_data_from_numpy(news, binary_data=True)
         outputs = [triton_http.InferRequestedOutput(name, binary_data=True) for name in OUTPUTS]
         try:
-            result = self.client.infer(MODEL_NAME, inputs, outputs=outputs)
+            result = self.client.infer(MODEL_NAME, inputs, model_version=str(version), outputs=outputs)
         except Exception:
             self.drop_client()
             raise

@@ -11,6 +11,12 @@ import json
 import dagster as dg
 
 from stock_assets.deploy.resources import ChatbotDeployer, TritonDeployer
+from stock_assets.export.assets import model_repository
+from stock_assets.export.triton_repository import properties_of
+from stock_assets.lake import local_home
+from stock_assets.model.panel import load_panel
+from stock_assets.track import registry
+from stock_assets.training.assets import panel_root
 
 ONNX_MODEL, CHROMA = dg.AssetKey("onnx_model"), dg.AssetKey("chroma_collection")
 
@@ -19,9 +25,12 @@ class TritonDeployConfig(dg.Config):
     version: int
 
 
-@dg.op(description="POST load to Triton and wait until the version is ready")
+@dg.op(description="POST load to Triton, wait until the version is ready, and register it as served from the next session")
 def deploy_model_to_triton(context: dg.OpExecutionContext, config: TritonDeployConfig, triton: TritonDeployer) -> dict:
-    return triton.deploy(config.version, context.log)
+    result = triton.deploy(config.version, context.log)
+    entry = register_served(config.version)
+    context.log.info(f"v{entry.version} ({entry.network}) serves forecasts from {entry.served_from} (data until {entry.data_until})")
+    return {**result, "served_from": entry.served_from}
 
 
 @dg.job(description="Load a published stock_predictor version into Triton")
@@ -39,6 +48,18 @@ def redeploy_chatbot(context: dg.OpExecutionContext, chatbot: ChatbotDeployer) -
 @dg.job(description="Make the chatbot pick up a new model version and news index")
 def redeploy_chatbot_job():
     redeploy_chatbot()
+
+
+def register_served(version: int) -> registry.ServedVersion:
+    """The version registry's entry for a deployed version: it serves from the session after both
+    its training data and the data in the lake now (the panel's last session)."""
+    props = properties_of(model_repository(), version)
+    try:
+        data_until = load_panel(panel_root()).watermark
+    except FileNotFoundError:
+        data_until = props["watermark"]
+    return registry.register(local_home(), version, model_repository() / str(version) / "model.onnx", props["watermark"],
+                             data_until, props.get("served_network", "news"))
 
 
 def new_records(instance: dg.DagsterInstance, key: dg.AssetKey, after: int):

@@ -50,12 +50,17 @@ def parse_config(text: str):
         raise ValueError(f"config.pbtxt does not parse as a Triton ModelConfig: {exc}") from None
 
 
-def evaluation_of(model_dir: Path, version: int) -> dict | None:
-    """The evaluation recorded in a published version's ONNX metadata (`evaluation`, JSON)."""
+def properties_of(model_dir: Path, version: int) -> dict[str, str]:
+    """The metadata recorded in a published version's ONNX file (watermark, served_network, ...)."""
     import onnx
 
     path = Path(model_dir) / str(version) / "model.onnx"
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def evaluation_of(model_dir: Path, version: int) -> dict | None:
+    """The evaluation recorded in a published version's ONNX metadata (`evaluation`, JSON)."""
+    props = properties_of(model_dir, version)
     return json.loads(props["evaluation"]) if "evaluation" in props else None
 
 

@@ -6,6 +6,7 @@ import os
 import dagster as dg
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from stock_assets.deploy.resources import TritonDeployer
@@ -13,6 +14,13 @@ from stock_assets.deploy.sensors import deploy_triton_job, triton_deploy_sensor
 from stock_assets.export.assets import model_repository, onnx_model
 from stock_assets.export.onnx_export import onnx_session, random_batch
 from stock_assets.lake import local_home
+from stock_assets.lake import LakeIOManager, LakeResource
+from stock_assets.model.panel import load_panel
+from stock_assets.track import registry
+from stock_assets.track.assets import served_forecasts
+from stock_assets.track.forecasts import day_inputs
+from stock_assets.track.resources import ServedModelResource
+from stock_assets.training.assets import panel_root
 from stock_serving.triton_client import TritonForecaster
 from tests.conftest import REPO
 from tests.export.test_onnx_model import save_best, trained_home, worse_model  # noqa: F401 - fixture
@@ -90,6 +98,8 @@ def test_sensor_deploys_each_published_version_once(triton):
     assert run.success
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/2/ready").status_code == 200
     assert TritonForecaster(url).model_version() == "2"
+    # the deploy registered it: it serves from the session after the panel's last (2014-12-31)
+    assert [(e.version, e.served_from) for e in registry.load(local_home())] == [(2, "2015-01-02")]
     assert list(triton_deploy_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources))) == []
 
 
@@ -116,3 +126,26 @@ def test_a_broken_new_version_fails_the_deploy_and_the_old_one_keeps_serving(tri
     assert httpx.get(f"{url}/v2/models/stock_predictor/versions/1/ready").status_code == 200
     price, news = random_batch(1, 768, seed=1)
     assert [a.shape for a in TritonForecaster(url).forecast(price, news)] == [(1, 5), (1, 5, 3)]
+
+
+def test_served_forecasts_store_what_triton_answers(triton):
+    url, instance = triton
+    home = local_home()
+    registry.register(home, 1, model_repository() / "1" / "model.onnx", watermark="2014-10-31", data_until="2014-10-31", network="news")
+    lake = LakeResource(base_url=str(home / "lake"))
+    resources = {"lake": lake, "io_manager": LakeIOManager(lake=lake), "served_model": ServedModelResource(triton_url=url)}
+    assert dg.materialize([served_forecasts], resources=resources, partition_key="2014-11-03", instance=instance).success
+    stored = pd.read_parquet(home / "lake" / "served_forecasts" / "2014-11-03.parquet")
+    assert set(stored["served_by"]) == {"triton"} and set(stored["model_version"]) == {1}
+    symbols, price, news = day_inputs(load_panel(panel_root()), "2014-11-03")
+    closes, quantiles = TritonForecaster(url).forecast(price, news, 1)
+    order = stored.sort_values(["symbol", "horizon"])
+    assert list(dict.fromkeys(order["symbol"])) == sorted(symbols)
+    by_symbol = {s: i for i, s in enumerate(symbols)}
+    rows = np.array([by_symbol[s] for s in order["symbol"]])
+    horizons = order["horizon"].to_numpy() - 1
+    np.testing.assert_array_equal(order["forecast"].to_numpy(np.float32), closes[rows, horizons])
+    np.testing.assert_array_equal(order["raw_low"].to_numpy(np.float32), quantiles[rows, horizons, 0])
+    np.testing.assert_array_equal(order["raw_high"].to_numpy(np.float32), quantiles[rows, horizons, 2])
+    assert (order["interval_scale"] == 1.0).all()  # no record yet: the version's own interval
+    np.testing.assert_allclose(order["low"].to_numpy(), quantiles[rows, horizons, 0], rtol=1e-6)

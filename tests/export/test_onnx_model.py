@@ -102,9 +102,9 @@ def test_a_model_failing_parity_is_never_published(trained_home):
     assert not model_repository().exists() or not any(p.name.isdigit() for p in model_repository().iterdir())
 
 
-def worse_model(seed: int = 0):
+def worse_model(seed: int = 0, news_dim: int = D):
     """A challenger that moves the forecast at random: worse than the random walk."""
-    model = build_model("small", news_dim=D)
+    model = build_model("small", news_dim=news_dim)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.head[-1].weight.copy_(torch.randn(model.head[-1].weight.shape, generator=g))

@@ -1,0 +1,62 @@
+"""Intervals recalibrated daily from the live record (no Dagster: the API applies the same rule).
+
+Each scored forecast gives its miss in units of its own half-interval: u = (r - m) / (q90 - m)
+above the median m, (m - r) / (m - q10) below (log-returns; r realised). The served interval covers
+the outcome exactly when u <= 1. The scale for the next forecasts is, per horizon, the 80 %
+quantile of u over the forecasts whose outcome became known in the last `window` sessions (a
+rolling split-conformal rule on realised misses): the interval q50 + s (q - q50) then covered
+80 % of that recent past. Until `min_sessions` sessions are scored the scale is 1 (the version's
+own calibration). Misses are in each forecast's own units, so forecasts of several versions pool.
+
+What reaches the user: Triton returns the version's own quantiles; `served_forecasts` stores them
+with the scale and the scaled interval, and the chatbot API applies the same scale (read from the
+same record) to what Triton returns, so both show the same interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stock_assets.model.network import HORIZON
+
+WINDOW_SESSIONS = 63
+MIN_SESSIONS = 20
+LEVEL = 0.8
+SCALE_BOUNDS = (0.25, 4.0)  # a broken record cannot collapse or explode the interval
+
+
+def normalized_miss(realised: np.ndarray, low: np.ndarray, median: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """u per forecast (log-returns): <= 1 when the unscaled 10-90 % interval covers the outcome."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = (realised - median) / np.maximum(high - median, 1e-12)
+        below = (median - realised) / np.maximum(median - low, 1e-12)
+    return np.where(realised >= median, above, below)
+
+
+def interval_scales(scores: pd.DataFrame | None, window: int = WINDOW_SESSIONS, min_sessions: int = MIN_SESSIONS) -> np.ndarray:
+    """Scale per horizon [5] from `scores` (columns date = the outcome session, horizon, miss): the rows of the
+    last `window` outcome sessions in it. The caller passes only outcomes known by then."""
+    scales = np.ones(HORIZON)
+    if scores is None or scores.empty:
+        return scales
+    days = np.sort(scores["date"].unique())
+    if len(days) < min_sessions:
+        return scales
+    recent = scores[scores["date"].isin(days[-window:])]
+    for h in range(1, HORIZON + 1):
+        misses = recent.loc[recent["horizon"] == h, "miss"].to_numpy(np.float64)
+        misses = misses[np.isfinite(misses)]
+        if len(misses):
+            scales[h - 1] = float(np.clip(np.quantile(misses, LEVEL), *SCALE_BOUNDS))
+    return scales
+
+
+def scaled_quantiles(last_close: np.ndarray, quantiles: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Closes' quantiles [B, 5, 3] with each interval widened or narrowed by its horizon's scale
+    around the median, in log-returns from the last close [B]."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(quantiles / last_close[:, None, None])
+    median = logs[..., 1:2]
+    scaled = median + scales[None, :, None] * (logs - median)
+    return (last_close[:, None, None] * np.exp(scaled)).astype(np.float32)
