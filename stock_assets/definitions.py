@@ -16,6 +16,7 @@ from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.track.assets import forecast_scores, served_forecasts
 from stock_assets.track.resources import ServedModelResource
+from stock_assets.track.sensors import demote_served_version, demotion_sensor
 from stock_assets.training.assets import model_checkpoint, training_windows
 from stock_assets.training.checks import beats_random_walk, finite_weights
 from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
@@ -51,8 +52,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=[raw_prices, raw_news, news_embeddings, chroma_collection, training_windows, model_checkpoint, onnx_model,
                 served_forecasts, forecast_scores],
         asset_checks=[finite_weights, beats_random_walk],
-        jobs=[deploy_triton_job, redeploy_chatbot_job],
-        sensors=[triton_deploy_sensor, chatbot_redeploy_sensor],
+        jobs=[deploy_triton_job, redeploy_chatbot_job, demote_served_version],
+        sensors=[triton_deploy_sensor, chatbot_redeploy_sensor, demotion_sensor],
         executor=executor(),
         resources={
             "io_manager": LakeIOManager(lake=lake),

@@ -59,7 +59,7 @@ def register_served(version: int) -> registry.ServedVersion:
     except FileNotFoundError:
         data_until = props["watermark"]
     return registry.register(local_home(), version, model_repository() / str(version) / "model.onnx", props["watermark"],
-                             data_until, props.get("served_network", "news"))
+                             data_until, props.get("served_network", "news"), props.get("publication_reason") or "deployed")
 
 
 def new_records(instance: dg.DagsterInstance, key: dg.AssetKey, after: int):

@@ -43,6 +43,9 @@ class OnnxConfig(dg.Config):
     # a version whose forecasts equal the served one's is not published (no redeploy); true publishes
     # it anyway, e.g. to rebuild a Triton repository that lost its versions
     publish_unchanged: bool = False
+    # set by the demotion sensor: publish the random walk with a calibrated band, for this reason
+    # (the live record of the served version is significantly worse than the random walk)
+    demote_reason: str = ""
 
 
 def current_panel(news_dim: int) -> Panel | None:
@@ -153,6 +156,8 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         if price_model is not None:
             candidates[PRICE] = (price_model, price_state, *exported(price_model, "price"))
         served, reason = choose(candidates[NEWS][4], candidates.get(PRICE, (None,) * 5)[4], config.gate_evidence_p) if clean else (None, windows_note)
+        if config.demote_reason:
+            served, reason = RANDOM_WALK, f"demoted: {config.demote_reason}"
         if served == RANDOM_WALK:  # the band of the network without news when there is one, refitted for a zero median
             model, state = candidates[PRICE][:2] if PRICE in candidates else candidates[NEWS][:2]
             model.shrinkage.zero_()
@@ -164,7 +169,9 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         publish_ok, unchanged, judged = judge(chosen, champion, champion_version, config.gate_evidence_p) if clean else (False, False, windows_note)
         if unchanged and config.publish_unchanged:
             publish_ok, unchanged, judged = True, False, f"{judged}; published anyway (publish_unchanged)"
-        decision = f"{served}: {reason}; {judged}" if clean else windows_note
+        if config.demote_reason:  # the live record decided, not the gate
+            publish_ok, unchanged, judged = True, False, "replaces the served version"
+        decision = f"{served}: {reason}; {judged}" if clean or config.demote_reason else windows_note
         if not parity_ok:
             decision = f"not published: ONNX/PyTorch parity error {errors['max_abs_error_relative']:.2e} > {limit:.0e}"
         published = parity_ok and publish_ok
@@ -175,7 +182,7 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         onnx.helper.set_model_props(proto, {
             "max_abs_error_relative": str(errors["max_abs_error_relative"]),
             "watermark": state["watermark"], "epoch": str(state["epoch"]), "served_network": str(served),
-            "evaluation": json.dumps(evaluation),
+            "evaluation": json.dumps(evaluation), "publication_reason": decision,
             "calibration": json.dumps({**state.get("calibration", {}), "shrinkage": model.shrinkage.tolist(),
                                        "interval_scale": model.interval_scale.tolist()}),
         })
@@ -212,7 +219,8 @@ def onnx_model(context: dg.AssetExecutionContext, config: OnnxConfig):
         },
         check_results=[
             dg.AssetCheckResult(check_name="onnx_parity", passed=parity_ok, metadata={**errors, "limit": limit}),
-            dg.AssetCheckResult(check_name="gate_windows_unseen", passed=clean, metadata={"windows": windows_note},
+            dg.AssetCheckResult(check_name="gate_windows_unseen", passed=clean or bool(config.demote_reason),
+                                metadata={"windows": windows_note, "demotion": config.demote_reason or "–"},
                                 severity=dg.AssetCheckSeverity.ERROR),
             gate_check(publish_ok or unchanged, decision, served, severity),
         ],

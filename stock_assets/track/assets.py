@@ -22,7 +22,7 @@ from stock_assets.teams import ML_ENGINEERING
 from stock_assets.track import registry
 from stock_assets.track.calibration import WINDOW_SESSIONS, interval_scales
 from stock_assets.track.forecasts import day_inputs, served_rows
-from stock_assets.track.record import FORECAST_COLUMNS, SCORE_COLUMNS, Outcomes, empty, read_record, record_table, track_record
+from stock_assets.track.record import FORECAST_COLUMNS, SCORE_COLUMNS, Outcomes, empty, last_sessions, read_record, record_table, track_record
 from stock_assets.track.resources import ServedModelResource
 from stock_assets.training.assets import panel_root, training_windows
 
@@ -31,6 +31,7 @@ latest_day_after_close = dg.AutomationCondition.in_latest_time_window() & when_u
 SCORE_LOOKBACK_DAYS = 14  # 5 sessions back never span more calendar days than this
 SCALE_LOOKBACK_DAYS = 100  # more than the 63 sessions of the interval scale
 BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=90)
+COVERAGE_BAND, COVERAGE_SESSIONS, MIN_COVERAGE_SESSIONS = (0.70, 0.90), 60, 20
 
 
 def shifted(day: str, days: int) -> str:
@@ -105,8 +106,12 @@ def served_forecasts(context: dg.AssetExecutionContext, lake: LakeResource, serv
         start_offset=-SCORE_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
     automation_condition=latest_day_after_close,
     backfill_policy=BACKFILL,
+    check_specs=[dg.AssetCheckSpec(
+        "served_coverage", asset="forecast_scores",
+        description=f"warns when the served version's 80 % intervals covered outside {COVERAGE_BAND[0]:.2f}-{COVERAGE_BAND[1]:.2f} "
+                    f"over its last {COVERAGE_SESSIONS} scored sessions (checked from {MIN_COVERAGE_SESSIONS} on)")],
 )
-def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource) -> pd.DataFrame:
+def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource):
     """Each served forecast whose horizon day closed on this session, scored once against the
     realised (adjusted) close: absolute log-return error and the random walk's, the 80 % interval
     hit and the trailing band's, pinball loss of both, and the miss in the interval's own units
@@ -127,11 +132,25 @@ def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource) -> pd
     records = {"all versions": track_record(record)}
     if served_version is not None:
         records = {f"v{served_version.version} (served)": track_record(record, served_version.version), **records}
-    context.add_output_metadata({
+    yield dg.Output(frame, metadata={
         "scored": int(len(frame)),
         "track_record": dg.MetadataValue.md(record_table({k: v for k, v in records.items() if v})),
         "next_interval_scales": dg.MetadataValue.json([round(float(s), 4) for s in interval_scales(record)]),
         "scale_window_sessions": WINDOW_SESSIONS,
         "coverage_80": float(frame["hit"].mean()) if len(frame) else float("nan"),
     })
-    return frame
+    yield coverage_check(record, served_version)
+
+
+def coverage_check(record: pd.DataFrame, served: registry.ServedVersion | None) -> dg.AssetCheckResult:
+    mine = record[record["model_version"] == served.version] if served is not None and not record.empty else record.iloc[:0]
+    recent = last_sessions(mine, COVERAGE_SESSIONS) if not mine.empty else mine
+    sessions = int(recent["date"].nunique()) if not recent.empty else 0
+    if sessions < MIN_COVERAGE_SESSIONS:
+        return dg.AssetCheckResult(check_name="served_coverage", passed=True,
+                                   metadata={"sessions": sessions, "note": f"fewer than {MIN_COVERAGE_SESSIONS} scored sessions"})
+    coverage = float(recent["hit"].mean())
+    low, high = COVERAGE_BAND
+    return dg.AssetCheckResult(check_name="served_coverage", passed=low <= coverage <= high, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"version": served.version, "sessions": sessions, "coverage_80": coverage,
+                                         "band_coverage_80": float(recent["band_hit"].mean())})
