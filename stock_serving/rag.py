@@ -42,6 +42,8 @@ def format_forecast(forecast: dict | None) -> str:
              f"{forecast['model_version']}) for the next {len(forecast['forecast'])} sessions, with 80 % intervals:"]
     lines += [f"- {p['date']}: {p['close']:.2f}" + (f" ({p['low']:.2f} to {p['high']:.2f})" if "low" in p else "")
               for p in forecast["forecast"]]
+    record = forecast.get("track_record") or {}
+    lines.append("Live track record: " + record.get("sentence", "not available."))
     lines.append(describe_skill(forecast.get("model_skill")))
     return "\n".join(lines)
 

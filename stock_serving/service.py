@@ -21,6 +21,8 @@ from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 from stock_serving.llm import ChatLLM
 from stock_serving.retrieval import OVERFETCH, select_sources
+from stock_assets.track.calibration import scaled_quantiles
+from stock_serving.track_record import interval_scales_on, live_record
 from stock_serving.triton_client import TritonForecaster
 
 
@@ -155,8 +157,11 @@ class ServingState:
         price, news = window_tensors(panel, column, end)  # the same window code as training
         if not np.isfinite(price).all():
             raise ValueError(f"{symbol}: the last {WINDOW} sessions have gaps")
-        closes, quantiles = (batch[0] for batch in self.triton.forecast(price[None], news[None]))
+        closes, model_quantiles = self.triton.forecast(price[None], news[None])
         last_day = date.fromisoformat(str(panel.sessions[end]))
+        scales = interval_scales_on(self.config.stock_home, last_day.isoformat())
+        quantiles = scaled_quantiles(price[-1:, 0].astype(np.float64), model_quantiles, scales)[0]
+        closes = closes[0]
         ahead = nyse_sessions(last_day + timedelta(days=1), last_day + timedelta(days=15))[:HORIZON]
         history = [{"date": str(d), "close": float(c)} for d, c in zip(panel.sessions[end - WINDOW + 1 : end + 1], price[:, 0])]
         version = self.model_version or self.triton.model_version()
@@ -169,10 +174,13 @@ class ServingState:
                 {"date": d.strftime("%Y-%m-%d"), "close": float(c), "low": float(q[0]), "median": float(q[1]), "high": float(q[2])}
                 for d, c, q in zip(ahead, closes, quantiles)
             ],
-            "interval": "low/high: the 10 % and 90 % quantiles of each close (an 80 % interval)",
+            "interval": "low/high: the 10 % and 90 % quantiles of each close (an 80 % interval), the model's interval "
+                        "scaled by the live record (interval_scale)",
+            "interval_scale": [round(float(s), 6) for s in scales],
             # the version picked up at (re)load; a redeploy calls /v1/admin/reload
             "model_version": version,
-            "model_skill": self.model_evaluation.get(version) if version else None,
+            "model_skill": self.model_evaluation.get(version) if version else None,  # the gate's selection figure
+            "track_record": live_record(self.config.stock_home, version),
         }
 
     def search(self, query: str, symbol: str | None, date_from: date | None, date_to: date | None, k: int) -> list[dict]:

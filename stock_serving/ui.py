@@ -55,11 +55,12 @@ def chart(forecast: dict) -> None:
     ahead = base.mark_line(color="#1f77b4", strokeDash=[4, 2], point=True).encode(y=alt.Y("forecast:Q", scale=y))
     st.altair_chart(band + history + ahead, use_container_width=True)
     skill = forecast.get("model_skill") or {}
-    measured = (f"; measured skill vs the random walk {100 * skill['skill']:+.2f} %, 80 % interval coverage "
-                f"{100 * skill['coverage_80']:.0f} % on the {skill['windows']} recent windows that chose it (a selection figure)"
+    measured = (f" Selection figure (on the {skill['windows']} recent windows that chose it): skill vs the random walk "
+                f"{100 * skill['skill']:+.2f} %, 80 % interval coverage {100 * skill['coverage_80']:.0f} %."
                 if skill.get("skill") is not None else "")
+    record = (forecast.get("track_record") or {}).get("sentence", "")
     st.caption(f"{forecast['symbol']}: 30 closes, the 5-session forecast and its 80 % interval (shaded), "
-               f"model version {forecast['model_version']}{measured}")
+               f"model version {forecast['model_version']}. Live track record: {literal(record)}{measured}")
 
 
 def sources(items: list[dict]) -> None:

@@ -20,7 +20,7 @@ from stock_assets.model.panel import load_panel
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING
 from stock_assets.track import registry
-from stock_assets.track.calibration import WINDOW_SESSIONS, interval_scales
+from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, WINDOW_SESSIONS, interval_scales
 from stock_assets.track.forecasts import day_inputs, served_rows
 from stock_assets.track.record import FORECAST_COLUMNS, SCORE_COLUMNS, Outcomes, empty, last_sessions, read_record, record_table, track_record
 from stock_assets.track.resources import ServedModelResource
@@ -29,7 +29,6 @@ from stock_assets.training.assets import panel_root, training_windows
 # The day's partition only, once its inputs changed after the close (a backfill fills the past).
 latest_day_after_close = dg.AutomationCondition.in_latest_time_window() & when_upstream_changed
 SCORE_LOOKBACK_DAYS = 14  # 5 sessions back never span more calendar days than this
-SCALE_LOOKBACK_DAYS = 100  # more than the 63 sessions of the interval scale
 BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=90)
 COVERAGE_BAND, COVERAGE_SESSIONS, MIN_COVERAGE_SESSIONS = (0.70, 0.90), 60, 20
 

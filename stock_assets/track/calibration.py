@@ -21,6 +21,7 @@ import pandas as pd
 from stock_assets.model.network import HORIZON
 
 WINDOW_SESSIONS = 63
+SCALE_LOOKBACK_DAYS = 100  # calendar days that hold more than WINDOW_SESSIONS sessions
 MIN_SESSIONS = 20
 LEVEL = 0.8
 SCALE_BOUNDS = (0.25, 4.0)  # a broken record cannot collapse or explode the interval

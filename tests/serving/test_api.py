@@ -8,11 +8,16 @@ from datetime import date
 import dagster as dg
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from stock_assets.deploy.resources import TritonDeployer
-from stock_assets.export.assets import onnx_model
+from stock_assets.export.assets import model_repository, onnx_model
+from stock_assets.lake import local_home
+from stock_assets.track import registry
+from stock_assets.track.assets import forecast_scores, served_forecasts
+from stock_assets.track.resources import ServedModelResource
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.model.checkpoints import BEST, save_checkpoint
 from stock_assets.model.network import build_model
@@ -43,6 +48,12 @@ def fill_serving_home(home, tiny_bert, news=None) -> None:
     state = {"model_config": model.config.to_dict(), "model_state": model.state_dict(), "epoch": 0, "watermark": "2014-06-30"}
     save_checkpoint(state, checkpoint_root() / BEST)
     assert dg.materialize([onnx_model]).success
+    # a month of live record: version 1 as if deployed when the data reached 2014-05-30
+    registry.register(local_home(), 1, model_repository() / "1" / "model.onnx", watermark="2014-05-30", data_until="2014-05-30",
+                      network="news network")
+    resources["served_model"] = ServedModelResource(triton_url=f"http://127.0.0.1:{free_port()}")  # Triton starts later
+    assert materialize_range([served_forecasts], resources, "2014-06-02", "2014-06-30").success
+    assert materialize_range([forecast_scores], resources, "2014-06-03", "2014-06-30").success
 
 
 def triton_command(http_port: int) -> list[str]:
@@ -92,7 +103,7 @@ def test_health_and_readiness(api):
 
 
 def test_forecast_has_30_closes_and_the_next_5_sessions(api):
-    client, _, _ = api
+    client, _, home = api
     answer = client.get("/v1/forecast/aapl")
     body = answer.json()
     assert answer.status_code == 200, body
@@ -105,6 +116,15 @@ def test_forecast_has_30_closes_and_the_next_5_sessions(api):
     skill = body["model_skill"]
     assert skill["skill"] == 0.0 and 0.0 < skill["coverage_80"] <= 1.0 and skill["windows"] > 0
     assert body["forecast"][0]["close"] == pytest.approx(body["history"][-1]["close"], rel=1e-6)
+    # the interval is the one served_forecasts stored for that close (Triton's, scaled by the live record)
+    stored = pd.read_parquet(home / "lake" / "served_forecasts" / "2014-06-30.parquet").query("symbol == 'AAPL'").sort_values("horizon")
+    assert body["interval_scale"] == pytest.approx(stored["interval_scale"].tolist(), rel=1e-6)
+    assert body["interval_scale"] != [1.0] * 5  # 20 scored sessions: the record sets the scale
+    for point, (_, row) in zip(body["forecast"], stored.iterrows()):
+        assert (point["close"], point["low"], point["high"]) == pytest.approx((row["forecast"], row["low"], row["high"]), rel=1e-5)
+    record = body["track_record"]
+    assert record["version"] == "1" and record["served_from"] == "2014-06-02" and record["record"]["forecasts"] > 0
+    assert record["sentence"].startswith("Version 1, live since 2014-06-02: ") and "forecasts scored" in record["sentence"]
     missing = client.get("/v1/forecast/NOPE")
     assert missing.status_code == 404 and missing.json()["detail"]["known_symbols"] == ["AAPL", "MSFT"]
 
@@ -128,6 +148,7 @@ def test_chat_without_llm_cites_sources_and_says_so(api):
     assert body["llm"] is None and "No language model was used" in body["answer"]
     assert "skill +0.00 % against the random walk" in body["answer"] and "80 % interval" in body["answer"]
     assert "found no reliable signal" in body["answer"]
+    assert "Live track record: Version 1, live since 2014-06-02: " in body["answer"]
     assert body["forecast"]["symbol"] == "AAPL" and body["model_version"] == "1"
     assert len(body["sources"]) == 5 and all(s["symbol"] == "AAPL" and s["date"] for s in body["sources"])
     assert len({normalized(s["headline"]) for s in body["sources"]}) == 5  # distinct texts

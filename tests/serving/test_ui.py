@@ -64,7 +64,8 @@ def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
             assert links.count() >= 1
             assert page.get_by_text("model version 1", exact=False).count() >= 1
             assert page.get_by_text("5-session forecast and its 80 % interval", exact=False).count() >= 1
-            assert page.get_by_text("measured skill vs the random walk", exact=False).count() >= 1
+            assert page.get_by_text("Live track record: Version 1, live since 2014-06-02", exact=False).count() >= 1
+            assert page.get_by_text("Selection figure", exact=False).count() >= 1
             page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
     assert (tmp_path / "chat.png").stat().st_size > 10_000
 
