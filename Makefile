@@ -25,7 +25,7 @@ DEV_PORT ?= 3000
 REPLAY ?= $(abspath ../shared/data/replay)
 SOURCE ?= replay
 
-.PHONY: setup test test-fast dev demo triton llm api ui serve image image-test lock clean
+.PHONY: setup test test-fast dev demo replay-days triton llm api ui serve image image-test lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,15 @@ demo: $(STAMP) $(TRITON_STAMP)
 			STOCK_START_DATE=$${STOCK_START_DATE:-2014-01-01} STOCK_END_DATE=$${STOCK_END_DATE:-2016-01-01}; \
 	fi; \
 	$(BIN)/python -m stock_assets.demo
+
+# Days of operation replayed after the demo's data, one session at a time as the daily automation
+# would run them (ingest, embed, forecast, score, recalibrate; retrain every RETRAIN_EVERY sessions
+# through the gate; deploy and demotion sensors), ending with the scoreboard. A quarter:
+# `make demo DEMO_END=2015-09-30 DEMO_REPLAY_SESSIONS=0 && make replay-days SESSIONS=63`.
+SESSIONS ?= 20
+RETRAIN_EVERY ?= 21
+replay-days: $(STAMP) $(TRITON_STAMP)
+	$(BIN)/python -m stock_assets.replay_days --sessions $(SESSIONS) --retrain-every $(RETRAIN_EVERY)
 
 # A real Triton on 127.0.0.1:8000 (HTTP) / 8001 (gRPC), explicit model control, serving the
 # published stock_predictor versions; the deploy sensor loads new ones.
