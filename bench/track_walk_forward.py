@@ -11,8 +11,9 @@ forecast's close:
 - rolling 63: stock_assets/track/calibration.py, the rule served_forecasts applies (per horizon,
   the 80 % quantile of the misses of the outcomes of the last 63 sessions; 1 until 20 are known);
 - ACI (Gibbs and Candes 2021) on the same misses: the quantile level moves each session by
-  gamma * (miss rate - 0.2) of that session's outcomes.
-The rule is chosen on 2014 (rolling vs ACI and its gamma); 2015 is scored once with it.
+  gamma * (miss rate - 0.2) of that session's outcomes (calibration.aci_scales, what ships).
+The rule was chosen on 2014 (rolling 42/63 vs ACI with gamma 0.02/0.05/0.1, by the pooled interval
+score): ACI 0.02; 2015 is scored once with it.
 
     .venv/bin/python bench/track_walk_forward.py --years 2014,2015
 """
@@ -34,7 +35,9 @@ os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
 
 from stock_assets.model.metrics import diebold_mariano, volatility_band  # noqa: E402
 from stock_assets.model.network import HORIZON  # noqa: E402
-from stock_assets.track.calibration import LEVEL, MIN_SESSIONS, WINDOW_SESSIONS, interval_scales, normalized_miss  # noqa: E402
+from stock_assets.track.calibration import LEVEL, SCALE_LOOKBACK_DAYS, WINDOW_SESSIONS, interval_scales, normalized_miss  # noqa: E402
+from stock_assets.track.calibration import ACI_GAMMA  # noqa: E402
+from stock_assets.track.calibration import aci_scales as production_aci  # noqa: E402
 
 ALPHA = 1 - LEVEL
 
@@ -76,42 +79,32 @@ def served_forecasts(years: list[str], args) -> pd.DataFrame:
     return frame.sort_values(["forecast_date", "horizon"], ignore_index=True)
 
 
-def rolling_scales(frame: pd.DataFrame) -> pd.DataFrame:
+def rolling_scales(frame: pd.DataFrame, window: int = WINDOW_SESSIONS) -> pd.DataFrame:
     """The scale per (forecast day, horizon): interval_scales on the outcomes known by that close."""
     days = sorted(frame["forecast_date"].unique())
     outcomes = frame[["date", "horizon", "miss"]]
     out = []
     for day in days:
         known = outcomes[outcomes["date"] <= day]
-        out.append(interval_scales(known if len(known) else None))
+        out.append(interval_scales(known if len(known) else None, window=window))
     return pd.DataFrame(np.array(out), index=days, columns=range(1, HORIZON + 1))
 
 
 def aci_scales(frame: pd.DataFrame, gamma: float) -> pd.DataFrame:
-    """ACI on the rolling window's misses: per horizon, the level 1 - alpha_t, alpha_t moved after
-    each outcome session by gamma * (alpha - that session's miss rate)."""
+    """Production's ACI rule (calibration.aci_scales over the outcomes of the SCALE_LOOKBACK_DAYS
+    up to each close), day by day: an outcome's `hit` is whether the interval served for it (with
+    the scale this simulation gave its forecast day) covered it, as forecast_scores records it."""
     days = sorted(frame["forecast_date"].unique())
-    alpha = np.full(HORIZON, ALPHA)
-    by_outcome = {d: g for d, g in frame.groupby("date")}
-    outcome_days = sorted(by_outcome)
-    out, seen, cursor = [], [], 0
-    current = np.ones(HORIZON)
+    decided: dict[str, np.ndarray] = {}
+    outcomes = frame[["forecast_date", "date", "horizon", "miss"]].copy()
     for day in days:
-        while cursor < len(outcome_days) and outcome_days[cursor] <= day:
-            rows = by_outcome[outcome_days[cursor]]
-            for h in range(1, HORIZON + 1):
-                mine = rows[rows["horizon"] == h]["miss"].to_numpy()
-                if len(mine):
-                    err = float(np.mean(mine > current[h - 1]))  # misses of the interval served for them (approx.: today's scale)
-                    alpha[h - 1] = np.clip(alpha[h - 1] + gamma * (ALPHA - err), 0.01, 0.99)
-            seen.append(outcome_days[cursor])
-            cursor += 1
-        recent = frame[frame["date"].isin(seen[-WINDOW_SESSIONS:])] if len(seen) >= MIN_SESSIONS else None
-        if recent is not None:
-            current = np.array([np.clip(np.quantile(recent.loc[recent["horizon"] == h, "miss"], 1 - alpha[h - 1]), 0.25, 4.0)
-                                for h in range(1, HORIZON + 1)])
-        out.append(current.copy())
-    return pd.DataFrame(np.array(out), index=days, columns=range(1, HORIZON + 1))
+        since = (pd.Timestamp(day) - pd.Timedelta(days=SCALE_LOOKBACK_DAYS)).strftime("%Y-%m-%d")
+        known = outcomes[(outcomes["date"] > since) & (outcomes["date"] <= day)]
+        if len(known):
+            scale = np.array([decided[f][h - 1] for f, h in zip(known["forecast_date"], known["horizon"])])
+            known = known.assign(hit=(known["miss"].to_numpy() <= scale).astype(float))
+        decided[day] = production_aci(known if len(known) else None, gamma=gamma)
+    return pd.DataFrame(np.array([decided[d] for d in days]), index=days, columns=range(1, HORIZON + 1))
 
 
 def interval_score(low, high, y) -> np.ndarray:
@@ -128,11 +121,11 @@ def apply(frame: pd.DataFrame, scales: pd.DataFrame | None) -> tuple[np.ndarray,
     return m + scale * (frame["low"].to_numpy() - m), m + scale * (frame["high"].to_numpy() - m)
 
 
-def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], reference: str) -> str:
+def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], chosen: str) -> str:
     y = frame["realised"].to_numpy()
     names = list(rules)
-    lines = ["| fold | " + " | ".join(f"{n}: coverage / width / IS" for n in names) + f" | IS vs {reference} (DM p, rolling better) |",
-             "|---|" + "---|" * (len(names) + 1)]
+    lines = ["| fold | " + " | ".join(f"{n}: coverage / width / IS" for n in names)
+             + f" | {chosen} IS vs as served (one-sided DM p) | vs band |", "|---|" + "---|" * (len(names) + 2)]
     scores = {n: interval_score(*rules[n], y) for n in names}
     for fold in [*sorted(frame["fold"].unique()), "pooled"]:
         mask = np.ones(len(frame), bool) if fold == "pooled" else (frame["fold"] == fold).to_numpy()
@@ -141,11 +134,10 @@ def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], 
             low, high = rules[n]
             cover = np.mean((y[mask] >= low[mask]) & (y[mask] <= high[mask]))
             cells.append(f"{cover:.3f} / {np.mean(high[mask] - low[mask]):.4f} / {np.mean(scores[n][mask]):.4f}")
-        # per forecast (day, symbol): mean over horizons is what DM sees; here rows are grouped by forecast day
-        per_row = pd.DataFrame({"d": frame["forecast_date"][mask], "a": scores["rolling 63"][mask], "b": scores[reference][mask]})
-        dm = diebold_mariano(per_row["a"].to_numpy(), per_row["b"].to_numpy(), per_row["d"].to_numpy(), HORIZON)
-        ratio = np.mean(scores["rolling 63"][mask]) / np.mean(scores[reference][mask]) - 1
-        cells.append(f"{ratio:+.1%} (p {dm['p_a_better']:.3f})")
+        for reference in ("as served", "band"):
+            dm = diebold_mariano(scores[chosen][mask], scores[reference][mask], frame["forecast_date"].to_numpy()[mask], HORIZON)
+            ratio = np.mean(scores[chosen][mask]) / np.mean(scores[reference][mask]) - 1
+            cells.append(f"{ratio:+.1%} (p {dm['p_a_better']:.3f})")
         lines.append(f"| {fold} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -153,7 +145,8 @@ def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", default="2014")
-    parser.add_argument("--gammas", default="0.005,0.05")
+    parser.add_argument("--gammas", default="0.02,0.05,0.1")
+    parser.add_argument("--windows", default="42", help="other rolling windows (sessions) to compare, e.g. 21,42")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--size", default="small")
@@ -162,17 +155,24 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     args.reuse = True
-    from machine import describe
+    from machine import cpu_flags
 
-    print(describe(), flush=True)
+    print(f"CPU flags: {cpu_flags()}", flush=True)
     frame = served_forecasts(args.years.split(","), args)
     print(f"{len(frame)} served forecast-horizons, {frame['forecast_date'].nunique()} forecast days, "
           f"folds {', '.join(sorted(frame['fold'].unique()))}", flush=True)
     rules = {"as served": apply(frame, None), "band": (frame["band_low"].to_numpy(), frame["band_high"].to_numpy()),
              "rolling 63": apply(frame, rolling_scales(frame))}
+    for window in (int(w) for w in args.windows.split(",") if w):
+        rules[f"rolling {window}"] = apply(frame, rolling_scales(frame, window))
     for gamma in (float(g) for g in args.gammas.split(",")):
         rules[f"ACI {gamma:g}"] = apply(frame, aci_scales(frame, gamma))
-    print(table(frame, rules, "as served"))
+    chosen = f"ACI {ACI_GAMMA:g}"
+    if chosen not in rules:
+        rules[chosen] = apply(frame, aci_scales(frame, ACI_GAMMA))
+    print(f"IS: interval score of the 80 % interval (width + 10 x the miss distance; lower is better), log-returns; "
+          f"the served rule is {chosen} (stock_assets/track/calibration.py)")
+    print(table(frame, rules, chosen))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stock_assets.track import registry
-from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, interval_scales
+from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, served_scales
 from stock_assets.track.record import Outcomes, read_record, sentence, summary
 
 
@@ -38,4 +38,4 @@ def interval_scales_on(home: Path, day: str) -> np.ndarray:
     lake = Path(home) / "lake"
     outcomes = Outcomes(read_record(lake / "served_forecasts", since=since, until=day), None,
                         read_record(lake / "forecast_scores", since=since, until=day))
-    return interval_scales(outcomes.scores_until(day) if outcomes.stored else None)
+    return served_scales(outcomes.scores_until(day) if outcomes.stored else None, day)

@@ -20,7 +20,7 @@ from stock_assets.model.panel import load_panel
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING
 from stock_assets.track import registry
-from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, WINDOW_SESSIONS, interval_scales
+from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, WINDOW_SESSIONS, served_scales
 from stock_assets.track.forecasts import day_inputs, served_rows
 from stock_assets.track.record import FORECAST_COLUMNS, SCORE_COLUMNS, Outcomes, empty, last_sessions, read_record, record_table, track_record
 from stock_assets.track.resources import ServedModelResource
@@ -83,7 +83,7 @@ def served_forecasts(context: dg.AssetExecutionContext, lake: LakeResource, serv
         symbols, price, news = day_inputs(panel, day)
         if not symbols:
             raise ValueError(f"training_windows (up to {panel.watermark}) has no 30-session window ending {day}: materialize it first")
-        scales = interval_scales(outcomes.scores_until(day))
+        scales = served_scales(outcomes.scores_until(day), day)
         closes, quantiles, served_by = served_model.forecast(home, entry.version, price, news)
         frame = served_rows(day, entry.version, entry.network, served_by, symbols, price, closes, quantiles, scales)
         outcomes.add_forecasts(frame)
@@ -134,7 +134,7 @@ def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource):
     yield dg.Output(frame, metadata={
         "scored": int(len(frame)),
         "track_record": dg.MetadataValue.md(record_table({k: v for k, v in records.items() if v})),
-        "next_interval_scales": dg.MetadataValue.json([round(float(s), 4) for s in interval_scales(record)]),
+        "next_interval_scales": dg.MetadataValue.json([round(float(s), 4) for s in served_scales(record, last)]),
         "scale_window_sessions": WINDOW_SESSIONS,
         "coverage_80": float(frame["hit"].mean()) if len(frame) else float("nan"),
     })

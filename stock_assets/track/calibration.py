@@ -15,6 +15,8 @@ same record) to what Triton returns, so both show the same interval.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 import pandas as pd
 
@@ -25,6 +27,7 @@ SCALE_LOOKBACK_DAYS = 100  # calendar days that hold more than WINDOW_SESSIONS s
 MIN_SESSIONS = 20
 LEVEL = 0.8
 SCALE_BOUNDS = (0.25, 4.0)  # a broken record cannot collapse or explode the interval
+ACI_GAMMA = 0.02  # chosen on the 2014 walk-forward folds by the pooled interval score (bench/RESULTS.md)
 
 
 def normalized_miss(realised: np.ndarray, low: np.ndarray, median: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -51,6 +54,44 @@ def interval_scales(scores: pd.DataFrame | None, window: int = WINDOW_SESSIONS, 
         if len(misses):
             scales[h - 1] = float(np.clip(np.quantile(misses, LEVEL), *SCALE_BOUNDS))
     return scales
+
+
+def aci_scales(scores: pd.DataFrame | None, gamma: float = ACI_GAMMA, window: int = WINDOW_SESSIONS,
+               min_sessions: int = MIN_SESSIONS) -> np.ndarray:
+    """Adaptive conformal inference (Gibbs and Candes 2021) on the same misses, per horizon: the
+    miss quantile's level is 1 - alpha, and after each outcome session in `scores` (in order)
+    alpha += gamma * (0.2 - the share of that session's outcomes the served interval missed)
+    (`hit` column). alpha starts at 0.2 at the first session given, so the scale depends only on
+    the outcomes passed (the last SCALE_LOOKBACK_DAYS): a backfill and the daily run agree."""
+    scales = np.ones(HORIZON)
+    if scores is None or scores.empty:
+        return scales
+    days = np.sort(scores["date"].unique())
+    if len(days) < min_sessions:
+        return scales
+    alpha = np.full(HORIZON, 1.0 - LEVEL)
+    missed = 1.0 - scores.groupby(["date", "horizon"])["hit"].mean()
+    for day in days:
+        for h in range(1, HORIZON + 1):
+            if (day, h) in missed.index:
+                alpha[h - 1] = np.clip(alpha[h - 1] + gamma * ((1.0 - LEVEL) - missed[(day, h)]), 0.01, 0.99)
+    recent = scores[scores["date"].isin(days[-window:])]
+    for h in range(1, HORIZON + 1):
+        misses = recent.loc[recent["horizon"] == h, "miss"].to_numpy(np.float64)
+        misses = misses[np.isfinite(misses)]
+        if len(misses):
+            scales[h - 1] = float(np.clip(np.quantile(misses, 1.0 - alpha[h - 1]), *SCALE_BOUNDS))
+    return scales
+
+
+def served_scales(scores: pd.DataFrame | None, day: str) -> np.ndarray:
+    """The scale per horizon for forecasts from `day`'s close, by the rule served_forecasts and the
+    API apply (ACI; chosen on the 2014 walk-forward folds: bench/track_walk_forward.py, RESULTS.md),
+    from the outcomes of the SCALE_LOOKBACK_DAYS up to `day` (never a later one)."""
+    if scores is None or scores.empty:
+        return aci_scales(None)
+    since = (date.fromisoformat(day) - timedelta(days=SCALE_LOOKBACK_DAYS)).isoformat()
+    return aci_scales(scores[(scores["date"] > since) & (scores["date"] <= day)])
 
 
 def scaled_quantiles(last_close: np.ndarray, quantiles: np.ndarray, scales: np.ndarray) -> np.ndarray:

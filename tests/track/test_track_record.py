@@ -17,7 +17,7 @@ from stock_assets.model.network import build_model
 from stock_assets.model.panel import save_panel
 from stock_assets.track import registry
 from stock_assets.track.assets import forecast_scores, served_forecasts
-from stock_assets.track.calibration import interval_scales, normalized_miss
+from stock_assets.track.calibration import aci_scales, interval_scales, normalized_miss, served_scales
 from stock_assets.track.record import read_record, summary
 from stock_assets.track.resources import ServedModelResource
 from stock_assets.training.assets import panel_root
@@ -156,3 +156,16 @@ def test_summary_pinball_matches_scikit_learn_and_the_record_says_worse_when_it_
     assert scores["pinball"].mean() == pytest.approx(expected, rel=1e-9)
     record = summary(scores)  # v1 moves at random: clearly worse than the random walk
     assert record["skill"] < 0 and record["forecasts"] == scores.groupby(["forecast_date", "symbol"]).ngroups
+
+
+def test_aci_widens_after_misses_and_narrows_after_hits_and_ignores_later_outcomes():
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2014-01-01", periods=60).strftime("%Y-%m-%d")
+    misses = np.abs(rng.standard_normal((60, 40)))
+    base = pd.DataFrame({"date": np.repeat(days, 40), "horizon": 1, "miss": misses.reshape(-1)})
+    neutral = aci_scales(base.assign(hit=0.8))[0]  # missed 20 % each session: alpha stays at 0.2
+    assert neutral == pytest.approx(np.quantile(misses, 0.8), rel=1e-9)
+    assert aci_scales(base.assign(hit=0.5))[0] > neutral > aci_scales(base.assign(hit=1.0))[0]
+    later = pd.DataFrame({"date": "2014-03-15", "horizon": 1, "miss": [50.0] * 40, "hit": 0.0})
+    day = days[-1]
+    assert served_scales(pd.concat([base.assign(hit=0.8), later]), day)[0] == pytest.approx(served_scales(base.assign(hit=0.8), day)[0])
