@@ -127,8 +127,9 @@ def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], 
     lines = ["| fold | " + " | ".join(f"{n}: coverage / width / IS" for n in names)
              + f" | {chosen} IS vs as served (one-sided DM p) | vs band |", "|---|" + "---|" * (len(names) + 2)]
     scores = {n: interval_score(*rules[n], y) for n in names}
-    for fold in [*sorted(frame["fold"].unique()), "pooled"]:
-        mask = np.ones(len(frame), bool) if fold == "pooled" else (frame["fold"] == fold).to_numpy()
+    years = sorted({f[:4] for f in frame["fold"].unique()})
+    for fold in [*sorted(frame["fold"].unique()), *(f"{y} pooled" for y in years)]:
+        mask = (frame["fold"].str[:4] == fold[:4]).to_numpy() if fold.endswith("pooled") else (frame["fold"] == fold).to_numpy()
         cells = []
         for n in names:
             low, high = rules[n]
@@ -142,6 +143,50 @@ def table(frame: pd.DataFrame, rules: dict[str, tuple[np.ndarray, np.ndarray]], 
     return "\n".join(lines)
 
 
+def query_timing(frame: pd.DataFrame, scales: pd.DataFrame) -> str:
+    """The track record of every version and day range from forecast_scores, timed: the walk-forward's
+    forecasts written as production's daily partitions (SCORE_COLUMNS; symbols numbered by their
+    position within the day: only the timing is measured), read with read_record (one pyarrow
+    dataset scan) vs the lake's file-by-file read, then summarized per version."""
+    import tempfile
+    import time
+
+    from stock_assets.lake import read_partitions, write_parquet_atomic
+    from stock_assets.track.record import SCORE_COLUMNS, read_record, track_record, typed
+    from upath import UPath
+
+    low, high = apply(frame, scales)
+    rows = frame.assign(symbol=frame.groupby(["forecast_date", "horizon"]).cumcount().astype(str),
+                        model_version=frame["fold"].rank(method="dense").astype(int), network="news network",
+                        forecast_return=frame["median"], realised_return=frame["realised"],
+                        abs_error=(frame["median"] - frame["realised"]).abs(), random_walk_abs_error=frame["realised"].abs(),
+                        hit=((frame["realised"] >= low) & (frame["realised"] <= high)).astype(float),
+                        pinball=0.0, band_pinball=0.0, band_hit=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = UPath(tmp) / "forecast_scores"
+        for day, part in rows.groupby("date"):
+            write_parquet_atomic(typed(part, SCORE_COLUMNS), folder / f"{day}.parquet")
+        days = sorted(rows["date"].unique())
+        timings = {}
+        for name, read in (("read_record (one dataset scan)", lambda: read_record(folder)),
+                           ("file by file (lake.read)", lambda: read_partitions(UPath(tmp), "forecast_scores", days))):
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                scores = read()
+                track_record(scores, int(scores["model_version"].max()))  # the served version's record
+                best = min(best, time.perf_counter() - started)
+            timings[name] = best
+        started = time.perf_counter()
+        track_record(read_record(folder))
+        everything = time.perf_counter() - started
+    first, second = timings.values()
+    return (f"Track record query: {len(days)} daily files, {len(rows)} scored rows, {rows['model_version'].nunique()} versions; "
+            f"one version's record (last 20 / 60 sessions, since publication), read included: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) + f" (ratio {second / first:.1f}x); "
+            f"all versions pooled over the 2 years {everything:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", default="2014")
@@ -153,6 +198,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--query-timing", action="store_true", help="also time the track record query on these forecasts")
     args = parser.parse_args()
     args.reuse = True
     from machine import cpu_flags
@@ -173,6 +219,8 @@ def main() -> None:
     print(f"IS: interval score of the 80 % interval (width + 10 x the miss distance; lower is better), log-returns; "
           f"the served rule is {chosen} (stock_assets/track/calibration.py)")
     print(table(frame, rules, chosen))
+    if args.query_timing:
+        print(query_timing(frame, aci_scales(frame, ACI_GAMMA)))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from stock_assets.track import registry
 from stock_assets.track.calibration import SCALE_LOOKBACK_DAYS, WINDOW_SESSIONS, served_scales
 from stock_assets.track.forecasts import day_inputs, served_rows
 from stock_assets.track.record import FORECAST_COLUMNS, SCORE_COLUMNS, Outcomes, empty, last_sessions, read_record, record_table, track_record
+from stock_assets.track.plot import record_plot
 from stock_assets.track.resources import ServedModelResource
 from stock_assets.training.assets import panel_root, training_windows
 
@@ -133,12 +134,18 @@ def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource):
         records = {f"v{served_version.version} (served)": track_record(record, served_version.version), **records}
     yield dg.Output(frame, metadata={
         "scored": int(len(frame)),
-        "track_record": dg.MetadataValue.md(record_table({k: v for k, v in records.items() if v})),
+        "track_record": dg.MetadataValue.md(record_markdown(records, record)),
         "next_interval_scales": dg.MetadataValue.json([round(float(s), 4) for s in served_scales(record, last)]),
         "scale_window_sessions": WINDOW_SESSIONS,
         "coverage_80": float(frame["hit"].mean()) if len(frame) else float("nan"),
     })
     yield coverage_check(record, served_version)
+
+
+def record_markdown(records: dict, scores: pd.DataFrame) -> str:
+    text = record_table({k: v for k, v in records.items() if v})
+    image = record_plot(scores) if not scores.empty else None
+    return text + (f"\n\n![cumulative skill and coverage](data:image/png;base64,{image})" if image else "")
 
 
 def coverage_check(record: pd.DataFrame, served: registry.ServedVersion | None) -> dg.AssetCheckResult:

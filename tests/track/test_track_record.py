@@ -84,6 +84,10 @@ def test_every_forecast_is_scored_once_on_its_horizon_day_and_rescoring_changes_
     wednesday = scores[(scores["forecast_date"] == "2014-11-26") & (scores["horizon"] == 1)]
     assert set(wednesday["date"]) == {"2014-11-28"}
     assert scores[scores["date"].isin(["2014-11-27", "2014-11-29", "2014-11-30"])].empty
+    with dg.instance_for_test() as instance:  # the record in the UI: the table and the plot
+        result = dg.materialize([forecast_scores], resources=resources, partition_key="2014-12-08", instance=instance)
+        shown = result.get_asset_materialization_events()[0].materialization.metadata["track_record"].value
+        assert "| v2 (served) | since publication |" in shown and "data:image/png;base64," in shown
     before = (home / "lake" / "forecast_scores" / "2014-12-01.parquet").read_bytes()
     before_frame = pd.read_parquet(home / "lake" / "forecast_scores" / "2014-12-01.parquet")
     assert dg.materialize([forecast_scores], resources=resources, partition_key="2014-12-01").success
