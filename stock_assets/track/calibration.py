@@ -1,12 +1,14 @@
 """Intervals recalibrated daily from the live record (no Dagster: the API applies the same rule).
 
 Each scored forecast gives its miss in units of its own half-interval: u = (r - m) / (q90 - m)
-above the median m, (m - r) / (m - q10) below (log-returns; r realised). The served interval covers
-the outcome exactly when u <= 1. The scale for the next forecasts is, per horizon, the 80 %
-quantile of u over the forecasts whose outcome became known in the last `window` sessions (a
-rolling split-conformal rule on realised misses): the interval q50 + s (q - q50) then covered
-80 % of that recent past. Until `min_sessions` sessions are scored the scale is 1 (the version's
-own calibration). Misses are in each forecast's own units, so forecasts of several versions pool.
+above the median m, (m - r) / (m - q10) below (log-returns; r realised). The version's interval
+covers the outcome exactly when u <= 1, and q50 + s (q - q50) when u <= s. Two rules for s, per
+horizon, from the forecasts whose outcome became known in the last `window` sessions:
+`interval_scales` (their 80 % quantile: rolling split-conformal) and `aci_scales` (adaptive
+conformal inference: the quantile's level adapts to the served interval's misses). The served
+rule is ACI (`served_scales`), chosen on the 2014 folds. Until `min_sessions` sessions are scored
+the scale is 1 (the version's own calibration). Misses are in each forecast's own units, so
+forecasts of several versions pool.
 
 What reaches the user: Triton returns the version's own quantiles; `served_forecasts` stores them
 with the scale and the scaled interval, and the chatbot API applies the same scale (read from the
