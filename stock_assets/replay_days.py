@@ -131,6 +131,12 @@ def run_replay(triton_url: str, sessions: int, retrain_every: int, epochs: int, 
     days = replay_sessions(first_day, sessions)
     if len(days) < sessions:
         raise SystemExit(f"only {len(days)} sessions from {first_day} in the exchange calendar")
+    from stock_assets.partitions import daily_partitions
+
+    last_partition = daily_partitions().get_last_partition_key()
+    if last_partition is None or days[-1] > last_partition:
+        raise SystemExit(f"the replay would run to {days[-1]}, past the last daily partition ({last_partition}): "
+                         f"raise STOCK_END_DATE or replay fewer sessions")
     replay = Replay(triton_url, epochs, size)
     served = registry.load(home)[-1].version
     replay.resources["triton"].deploy(served)  # a fresh Triton loads the served version first
