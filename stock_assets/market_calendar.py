@@ -47,6 +47,12 @@ def sessions(start: date, end: date) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(calendar().sessions_in_range(first, last)).tz_localize(None)
 
 
+def sessions_after(day: date, count: int) -> pd.DatetimeIndex:
+    """The first `count` NYSE sessions strictly after `day` (fewer past the calendar's end)."""
+    start = day + pd.Timedelta(days=1)
+    return sessions(start, start + pd.Timedelta(days=2 * count + 15))[:count]
+
+
 def is_session(day: date) -> bool:
     cal = calendar()
     stamp = pd.Timestamp(day)

@@ -8,6 +8,20 @@ import pandas as pd
 PREVIEW_ROWS = 10
 
 
+def figure_png(figure) -> str:
+    """A matplotlib figure as base64 PNG for a Markdown image in the UI; closes the figure."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 def frame_metadata(frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     dates = pd.to_datetime(frame["date"]) if len(frame) else None
     return {

@@ -94,10 +94,10 @@ class Replay:
 
 
 def replay_sessions(start: str, count: int) -> list[str]:
+    """The first `count` sessions from `start` (included)."""
     from stock_assets import market_calendar
 
-    first = date.fromisoformat(start)
-    days = market_calendar.sessions(first, first + timedelta(days=2 * count + 15))[:count]
+    days = market_calendar.sessions_after(date.fromisoformat(start) - timedelta(days=1), count)
     return [d.strftime("%Y-%m-%d") for d in days]
 
 

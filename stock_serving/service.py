@@ -8,13 +8,13 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from stock_assets.export.triton_repository import MODEL_NAME, evaluation_of
-from stock_assets.market_calendar import sessions as nyse_sessions
+from stock_assets.market_calendar import sessions_after
 from stock_assets.model.network import HORIZON, WINDOW
 from stock_assets.model.panel import Panel, load_panel, window_tensors
 from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
@@ -22,7 +22,7 @@ from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 from stock_serving.llm import ChatLLM
 from stock_serving.retrieval import OVERFETCH, select_sources
 from stock_assets.track.calibration import scaled_quantiles
-from stock_serving.track_record import interval_scales_on, live_record
+from stock_serving.track_record import interval_scales_on, live_record, record_signature
 from stock_serving.triton_client import TritonForecaster
 
 
@@ -88,6 +88,7 @@ class ServingState:
         self.store: NewsVectorStore | None = None
         self.model_version: str | None = None
         self.model_evaluation: dict[str, dict | None] = {}
+        self._record_cache: tuple | None = None
         self.reload()
 
     def reload(self) -> dict:
@@ -162,7 +163,7 @@ class ServingState:
         scales = interval_scales_on(self.config.stock_home, last_day.isoformat())
         quantiles = scaled_quantiles(price[-1:, 0].astype(np.float64), model_quantiles, scales)[0]
         closes = closes[0]
-        ahead = nyse_sessions(last_day + timedelta(days=1), last_day + timedelta(days=15))[:HORIZON]
+        ahead = sessions_after(last_day, HORIZON)
         history = [{"date": str(d), "close": float(c)} for d, c in zip(panel.sessions[end - WINDOW + 1 : end + 1], price[:, 0])]
         version = self.model_version or self.triton.model_version()
         if version and version not in self.model_evaluation:
@@ -180,8 +181,16 @@ class ServingState:
             # the version picked up at (re)load; a redeploy calls /v1/admin/reload
             "model_version": version,
             "model_skill": self.model_evaluation.get(version) if version else None,  # the gate's selection figure
-            "track_record": live_record(self.config.stock_home, version),
+            "track_record": self.live_record(version),
         }
+
+    def live_record(self, version: str | None) -> dict:
+        """The served version's live record, read again only when forecast_scores changed (a
+        two-year record takes about half a second to read and summarize)."""
+        key = (version, record_signature(self.config.stock_home))
+        if self._record_cache is None or self._record_cache[0] != key:
+            self._record_cache = (key, live_record(self.config.stock_home, version))
+        return self._record_cache[1]
 
     def search(self, query: str, symbol: str | None, date_from: date | None, date_to: date | None, k: int) -> list[dict]:
         clauses = []

@@ -26,6 +26,15 @@ def live_record(home: Path, version: str | None) -> dict:
     return {"version": str(version), "served_from": served_from, "record": record, "sentence": sentence(version, served_from, record)}
 
 
+def record_signature(home: Path) -> tuple:
+    """Changes whenever forecast_scores gains or rewrites a day: what a cached record is keyed by."""
+    folder = Path(home) / "lake" / "forecast_scores"
+    if not folder.exists():
+        return ()
+    stats = [p.stat() for p in folder.glob("*.parquet")]
+    return (len(stats), max((s.st_mtime_ns for s in stats), default=0))
+
+
 def interval_scales_on(home: Path, day: str) -> np.ndarray:
     """The scale per horizon for forecasts from `day`'s close: what served_forecasts stored for
     that day, or (before it ran) the same rule on the outcomes known by that close."""

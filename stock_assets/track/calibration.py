@@ -49,12 +49,17 @@ def interval_scales(scores: pd.DataFrame | None, window: int = WINDOW_SESSIONS, 
     days = np.sort(scores["date"].unique())
     if len(days) < min_sessions:
         return scales
-    recent = scores[scores["date"].isin(days[-window:])]
+    return miss_quantiles(scores[scores["date"].isin(days[-window:])], np.full(HORIZON, LEVEL))
+
+
+def miss_quantiles(recent: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
+    """Per horizon, the `levels[h]` quantile of the finite misses in `recent` (1 without any), bounded."""
+    scales = np.ones(HORIZON)
     for h in range(1, HORIZON + 1):
         misses = recent.loc[recent["horizon"] == h, "miss"].to_numpy(np.float64)
         misses = misses[np.isfinite(misses)]
         if len(misses):
-            scales[h - 1] = float(np.clip(np.quantile(misses, LEVEL), *SCALE_BOUNDS))
+            scales[h - 1] = float(np.clip(np.quantile(misses, levels[h - 1]), *SCALE_BOUNDS))
     return scales
 
 
@@ -77,13 +82,7 @@ def aci_scales(scores: pd.DataFrame | None, gamma: float = ACI_GAMMA, window: in
         for h in range(1, HORIZON + 1):
             if (day, h) in missed.index:
                 alpha[h - 1] = np.clip(alpha[h - 1] + gamma * ((1.0 - LEVEL) - missed[(day, h)]), 0.01, 0.99)
-    recent = scores[scores["date"].isin(days[-window:])]
-    for h in range(1, HORIZON + 1):
-        misses = recent.loc[recent["horizon"] == h, "miss"].to_numpy(np.float64)
-        misses = misses[np.isfinite(misses)]
-        if len(misses):
-            scales[h - 1] = float(np.clip(np.quantile(misses, 1.0 - alpha[h - 1]), *SCALE_BOUNDS))
-    return scales
+    return miss_quantiles(scores[scores["date"].isin(days[-window:])], 1.0 - alpha)
 
 
 def served_scales(scores: pd.DataFrame | None, day: str) -> np.ndarray:

@@ -4,7 +4,7 @@ intervals are scored against). No Dagster: the API and the benchmarks build the 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,7 @@ def day_inputs(panel: Panel, day: str) -> tuple[list[str], np.ndarray, np.ndarra
 
 
 def target_days(day: str) -> list[str]:
-    start = date.fromisoformat(day) + timedelta(days=1)
-    return [d.strftime("%Y-%m-%d") for d in market_calendar.sessions(start, start + timedelta(days=15))[:HORIZON]]
+    return [d.strftime("%Y-%m-%d") for d in market_calendar.sessions_after(date.fromisoformat(day), HORIZON)]
 
 
 def served_rows(day: str, version: int, network: str, served_by: str, symbols: list[str], price: np.ndarray,

@@ -3,11 +3,10 @@ cumulative skill against the random walk and their 20-session 80 % coverage (aga
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 import pandas as pd
+
+from stock_assets.metadata import figure_png
 
 
 def record_plot(scores: pd.DataFrame) -> str | None:
@@ -37,8 +36,4 @@ def record_plot(scores: pd.DataFrame) -> str | None:
     bottom.legend(fontsize=7)
     for axis in (top, bottom):
         axis.tick_params(labelsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return figure_png(figure)

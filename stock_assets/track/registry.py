@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from stock_assets import market_calendar
@@ -46,8 +46,7 @@ def archived_model(home: Path, version: int) -> Path:
 
 
 def next_session(day: str) -> str:
-    start = date.fromisoformat(day) + timedelta(days=1)
-    return market_calendar.sessions(start, start + timedelta(days=15))[0].strftime("%Y-%m-%d")
+    return market_calendar.sessions_after(date.fromisoformat(day), 1)[0].strftime("%Y-%m-%d")
 
 
 def load(home: Path) -> list[ServedVersion]:

@@ -3,12 +3,11 @@ forecast vs actual with the interval coverage per month, and the loss curve."""
 
 from __future__ import annotations
 
-import base64
-import io
 
 import dagster as dg
 import numpy as np
 
+from stock_assets.metadata import figure_png
 from stock_assets.model.report import metrics_table
 
 
@@ -54,11 +53,7 @@ def evaluation_plot(predictions: dict) -> str | None:
     bottom.set_ylabel("80 % coverage", fontsize=8)
     bottom.tick_params(labelsize=7)
     top.tick_params(labelsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return figure_png(figure)
 
 
 def checkpoint_metadata(best: dict, ablation: dict | None) -> dict:
