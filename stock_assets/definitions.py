@@ -11,7 +11,8 @@ from stock_assets.deploy.sensors import chatbot_redeploy_sensor, deploy_triton_j
 from stock_assets.export.assets import onnx_model
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.ingest.resources import NewsSourceResource, PriceSourceResource
-from stock_assets.lake import LakeIOManager, LakeResource, lake_root, local_home
+from stock_assets.lake import LakeIOManager, LakeResource, lake_root
+from stock_assets.settings import local_home
 from stock_assets.news.assets import chroma_collection, news_embeddings
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.track.assets import forecast_scores, served_forecasts

@@ -90,7 +90,9 @@ def choose_embedder() -> str:
         return os.environ["STOCK_EMBEDDER"]
     from transformers import AutoConfig
 
-    home = Path(os.environ["STOCK_HOME"])
+    from stock_assets.settings import local_home
+
+    home = local_home()
     try:
         AutoConfig.from_pretrained("ProsusAI/finbert", cache_dir=home / "huggingface", local_files_only=True)
         return "ProsusAI/finbert"
@@ -122,8 +124,11 @@ def main() -> None:
     parser.add_argument("--replay-sessions", type=int, default=int(os.environ.get("DEMO_REPLAY_SESSIONS", "20")),
                         help="the last sessions up to --end are replayed day by day after the first training")
     args = parser.parse_args()
-    home = Path(os.environ.setdefault("STOCK_HOME", str(Path(".stock_home").resolve()))).resolve()
-    os.environ["STOCK_HOME"] = str(home)
+    from stock_assets.settings import exports, local_home
+
+    for key, value in exports().items():  # STOCK_HOME made absolute, DAGSTER_HOME beside it
+        os.environ[key] = os.environ.get(key) if key == "DAGSTER_HOME" and os.environ.get(key) else value
+    home = local_home()  # logs, the local Triton and the HF cache need a file system
     with log_to_file(home, "demo") as log:
         demo(args, home)
     say(f"Full log:    {log}")

@@ -21,32 +21,10 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from stock_assets.owners import remove_dead_leftovers, temp_name
-
-DEFAULT_STOCK_HOME = ".stock_home"
-LOCAL_PROTOCOLS = ("", "file", "local")
-
-
-def stock_home() -> UPath:
-    """The root of all storage: STOCK_HOME, a path (made absolute) or an object-store URL."""
-    raw = os.environ.get("STOCK_HOME", "").strip() or DEFAULT_STOCK_HOME
-    if "://" in raw:
-        return UPath(raw)
-    return UPath(Path(raw).expanduser().resolve())
-
+from stock_assets.settings import as_upath, is_local, stock_home
 
 def lake_root() -> UPath:
     return stock_home() / "lake"
-
-
-def local_home() -> Path:
-    """Where the parts that need a local filesystem live (chromadb, caches, checkpoints, the
-    HF cache): STOCK_HOME itself, or ./.stock_home when STOCK_HOME is an object-store URL."""
-    home = stock_home()
-    return Path(home.path) if is_local(home) else Path(DEFAULT_STOCK_HOME).resolve()
-
-
-def is_local(path: UPath) -> bool:
-    return path.protocol in LOCAL_PROTOCOLS
 
 
 def arrow_table(frame: pd.DataFrame) -> pa.Table:
@@ -205,7 +183,7 @@ class LakeResource(dg.ConfigurableResource):
 
     @property
     def root(self) -> UPath:
-        return UPath(self.base_url)
+        return as_upath(self.base_url)
 
     def read(self, asset: str, partition_keys: Iterable[str]) -> pd.DataFrame | None:
         return read_partitions(self.root, asset, partition_keys)

@@ -27,7 +27,7 @@ class Replay:
 
         from stock_assets.definitions import build_definitions
         from stock_assets.deploy.resources import TritonDeployer
-        from stock_assets.lake import local_home
+        from stock_assets.settings import local_home
         from stock_assets.track.resources import ServedModelResource
 
         self.dg = dg
@@ -118,7 +118,7 @@ def run_replay(triton_url: str, sessions: int, retrain_every: int, epochs: int, 
                first_day: str | None = None) -> str:
     """Replays `sessions` sessions from `first_day` (default: the session after the panel's last);
     returns the scoreboard."""
-    from stock_assets.lake import local_home
+    from stock_assets.settings import local_home
     from stock_assets.model.panel import load_panel
     from stock_assets.track import registry
     from stock_assets.training.assets import panel_root
@@ -195,8 +195,11 @@ def main() -> None:
     args = parser.parse_args()
     from stock_assets.demo import log_to_file, say, triton_server
 
-    home = Path(os.environ.setdefault("STOCK_HOME", str(Path(".stock_home").resolve()))).resolve()
-    os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    from stock_assets.settings import exports, local_home
+
+    for key, value in exports().items():  # STOCK_HOME made absolute, DAGSTER_HOME beside it
+        os.environ[key] = os.environ.get(key) if key == "DAGSTER_HOME" and os.environ.get(key) else value
+    home = local_home()
     with log_to_file(home, "replay-days") as log, triton_server(home) as url:
         say(f"==> replaying {args.sessions} sessions (retraining every {args.retrain_every}), Triton at {url}")
         say(run_replay(url, args.sessions, args.retrain_every, args.epochs, args.size, say))

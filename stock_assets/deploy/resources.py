@@ -12,7 +12,7 @@ import httpx
 from pydantic import Field
 
 from stock_assets.export.triton_repository import MODEL_NAME
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 
 
 class DeployError(RuntimeError):

@@ -13,7 +13,7 @@ import dagster as dg
 from stock_assets.deploy.resources import ChatbotDeployer, TritonDeployer
 from stock_assets.export.assets import model_repository
 from stock_assets.export.triton_repository import properties_of
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 from stock_assets.model.panel import load_panel
 from stock_assets.track import registry
 from stock_assets.training.assets import panel_root

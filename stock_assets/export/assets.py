@@ -15,7 +15,7 @@ from stock_assets.export.gate import (NEWS, PRICE, RANDOM_WALK, Forecasts, choos
                                       scores_of, unseen_windows)
 from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_checkpoint, onnx_session, parity, random_batch
 from stock_assets.export.triton_repository import MODEL_NAME, publish, versions
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 from stock_assets.model.calibration import random_walk_scale
 from stock_assets.model.checkpoints import BEST
 from stock_assets.model.panel import Panel, WindowDataset, load_panel

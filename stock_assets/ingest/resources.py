@@ -24,7 +24,7 @@ from stock_assets.ingest.prices import (
     SyntheticPriceSource,
     YFinancePriceSource,
 )
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 
 
 def _require_replay_dir(replay_dir: str | None, kind: str) -> str:

@@ -16,10 +16,9 @@ from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.owners import owner_tag
 from stock_assets.partitions import daily_partitions_def
+from stock_assets.settings import settings
 from stock_assets.teams import DATA_ENGINEERING
 
-# A claim lapses after CLAIM_LEASE_S, far longer than a chunk (EmbedderResource.cache_chunk) takes.
-CLAIM_LEASE_S = 600.0
 
 
 class ProgressLog:
@@ -38,47 +37,65 @@ class ProgressLog:
         self.log.info(f"embedding {done}/{total} headlines, {rate:.0f}/s, ETA {(total - done) / max(rate, 1e-9):.0f} s")
 
 
-def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None, lease_s: float = CLAIM_LEASE_S,
+def embed_with_cache(embedder_resource: EmbedderResource, texts: list[str], progress=None, lease_s: float | None = None,
                      poll_s: float = 2.0):
     """Vectors for `texts`: cached ones reused, the rest embedded once each and cached, a chunk at
     a time: each chunk is claimed first (texts another run is embedding are left to it and read
     from the cache when it is done) and cached as soon as it is embedded, so runs at once never
-    embed the same text and a run that dies keeps what it finished."""
+    embed the same text and a run that dies keeps what it finished. A dead run's claims lapse
+    after STOCK_CLAIM_LEASE_SECONDS, far longer than a chunk (EmbedderResource.cache_chunk) takes."""
+    lease_s = lease_s or settings().stock_claim_lease_seconds
     embedder = embedder_resource.load()
     cache = embedder_resource.cache()
-    chunk = embedder_resource.cache_chunk
     hashes = [hash_text(t) for t in texts]
-    text_of = dict(zip(hashes, texts))
     known = cache.get(embedder.model_id, hashes)
     pending = [h for h in dict.fromkeys(hashes) if h not in known]
-    owner, embedded, total = owner_tag(), 0, len(pending)
+    work = ClaimedWork(embedder, cache, embedder_resource.cache_chunk, dict(zip(hashes, texts)), owner_tag(), lease_s)
     started = time.perf_counter()
-    while pending:
-        elsewhere = []
-        for i in range(0, len(pending), chunk):
-            part = pending[i : i + chunk]
-            mine = cache.claim(embedder.model_id, part, owner, lease_s)
-            claimed = set(mine)
-            elsewhere += [h for h in part if h not in claimed]
-            if mine:
-                fresh = embedder.embed([text_of[h] for h in mine])
-                cache.put(embedder.model_id, mine, fresh.vectors, fresh.sentiment)
-                for j, h in enumerate(mine):
-                    known[h] = (fresh.vectors[j], None if fresh.sentiment is None else fresh.sentiment[j])
-                embedded += len(mine)
-                if progress:
-                    progress(embedded, total)
-        found = cache.get(embedder.model_id, elsewhere)  # what the other runs finished meanwhile
-        known.update(found)
-        pending = [h for h in elsewhere if h not in found]
-        if pending:
-            time.sleep(poll_s)  # their claims are live: wait for them, or for the lease to lapse
+    try:
+        embedded = work.run(pending, known, poll_s, progress)
+    except Exception:
+        cache.release(embedder.model_id, work.owner)  # a clean failure frees its claims at once, not after the lease
+        raise
     seconds = time.perf_counter() - started
     vectors = np.stack([known[h][0] for h in hashes]) if hashes else np.zeros((0, embedder.dim), np.float32)
     sentiment = None
     if embedder.has_sentiment:
         sentiment = np.stack([known[h][1] for h in hashes]) if hashes else np.zeros((0, 3), np.float32)
     return embedder, vectors, sentiment, embedded, seconds
+
+
+class ClaimedWork:
+    """Embeds texts a chunk at a time under claims, so several runs share the work."""
+
+    def __init__(self, embedder, cache, chunk: int, text_of: dict[str, str], owner: str, lease_s: float):
+        self.embedder, self.cache, self.chunk, self.text_of = embedder, cache, chunk, text_of
+        self.owner, self.lease_s = owner, lease_s
+
+    def run(self, pending: list[str], known: dict, poll_s: float, progress=None) -> int:
+        """Fills `known` with the vectors of `pending`; returns how many this run embedded."""
+        model, embedded, total = self.embedder.model_id, 0, len(pending)
+        while pending:
+            elsewhere = []
+            for i in range(0, len(pending), self.chunk):
+                part = pending[i : i + self.chunk]
+                mine = self.cache.claim(model, part, self.owner, self.lease_s)
+                claimed = set(mine)
+                elsewhere += [h for h in part if h not in claimed]
+                if mine:
+                    fresh = self.embedder.embed([self.text_of[h] for h in mine])
+                    self.cache.put(model, mine, fresh.vectors, fresh.sentiment, owner=self.owner)
+                    for j, h in enumerate(mine):
+                        known[h] = (fresh.vectors[j], None if fresh.sentiment is None else fresh.sentiment[j])
+                    embedded += len(mine)
+                    if progress:
+                        progress(embedded, total)
+            found = self.cache.get(model, elsewhere)  # what the other runs finished meanwhile
+            known.update(found)
+            pending = [h for h in elsewhere if h not in found]
+            if pending:
+                time.sleep(poll_s)  # their claims are live: wait for them, or for the lease to lapse
+        return embedded
 
 
 @dg.asset(

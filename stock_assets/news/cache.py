@@ -1,6 +1,8 @@
 """Embedding cache keyed by (model id, text hash): no headline is embedded twice.
 
-A SQLite file next to the lake (STOCK_HOME/cache/embeddings.sqlite, on the PVC in the cluster).
+`embedding_cache()` picks the store: PostgreSQL when STOCK_DATABASE_URL is set (runs on several
+machines: stock_assets.news.cache_postgres), else this SQLite file (one machine: SQLite's
+locking is not for network file systems). A SQLite file next to the lake (STOCK_HOME/cache/embeddings.sqlite, on the PVC in the cluster).
 Vectors are stored as float32 bytes; sentiment (when the model has the head) as 3 float32.
 Runs embedding at once share it through claims: a run claims the texts it is about to embed (in
 one transaction, only those neither cached nor claimed by a live run). A run killed on this
@@ -70,7 +72,8 @@ class EmbeddingCache:
                     )
         return found
 
-    def put(self, model: str, hashes: list[str], vectors: np.ndarray, sentiment: np.ndarray | None) -> None:
+    def put(self, model: str, hashes: list[str], vectors: np.ndarray, sentiment: np.ndarray | None,
+            owner: str = "") -> None:
         rows = [
             (
                 model,
@@ -111,3 +114,21 @@ class EmbeddingCache:
             raise
         finally:
             db.close()
+
+    def release(self, model: str, owner: str) -> None:
+        """Give back what `owner` claimed and did not cache (a run that fails cleanly)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM claims WHERE model = ? AND owner = ?", (model, owner))
+
+
+def embedding_cache(sqlite_path: str | Path | None = None):
+    """The cache this deployment shares: PostgreSQL when STOCK_DATABASE_URL is set, else SQLite
+    at `sqlite_path` (default STOCK_HOME/cache/embeddings.sqlite, on the local file system)."""
+    from stock_assets.settings import local_home, settings
+
+    url = settings().stock_database_url
+    if url:
+        from stock_assets.news.cache_postgres import PostgresEmbeddingCache
+
+        return PostgresEmbeddingCache(url)
+    return EmbeddingCache(sqlite_path or local_home() / "cache" / "embeddings.sqlite")

@@ -7,8 +7,8 @@ from functools import lru_cache
 import dagster as dg
 from pydantic import Field
 
-from stock_assets.lake import local_home
-from stock_assets.news.cache import EmbeddingCache
+from stock_assets.settings import local_home
+from stock_assets.news.cache import embedding_cache
 from stock_assets.news.embedder import TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 
@@ -33,15 +33,17 @@ class EmbedderResource(dg.ConfigurableResource):
     precision: str = Field(default="auto", description="auto (fastest that keeps cosine >= 0.999), fp32, bf16, int8")
     max_length: int = Field(default=128, description="tokens per headline (longer ones are truncated)")
     batch_tokens: int = Field(default=4096, description="padded tokens per forward pass")
-    cache_path: str | None = Field(default=None, description="embedding cache (default STOCK_HOME/cache/embeddings.sqlite)")
+    cache_path: str | None = Field(default=None, description="SQLite embedding cache when STOCK_DATABASE_URL "
+                                                             "is unset (default STOCK_HOME/cache/embeddings.sqlite)")
     cache_chunk: int = Field(default=1000, ge=1, description="texts claimed, embedded and cached at a time (~20 s of "
                                                               "FinBERT on a 2-core CPU): what a run that dies loses at most")
 
     def load(self) -> TextEmbedder:
         return _loaded(self.model, self.precision, self.max_length, self.batch_tokens, str(local_home()))
 
-    def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.cache_path or local_home() / "cache" / "embeddings.sqlite")
+    def cache(self):
+        """PostgreSQL when STOCK_DATABASE_URL is set, else SQLite at cache_path."""
+        return embedding_cache(self.cache_path)
 
 
 class ChromaResource(dg.ConfigurableResource):

@@ -15,7 +15,8 @@ import pandas as pd
 from stock_assets import market_calendar
 from stock_assets.automation import when_upstream_changed
 from stock_assets.ingest.assets import raw_prices
-from stock_assets.lake import LakeResource, local_home
+from stock_assets.lake import LakeResource
+from stock_assets.settings import local_home
 from stock_assets.model.panel import load_panel
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING

@@ -9,7 +9,8 @@ import dagster as dg
 
 from stock_assets.export.assets import onnx_model
 from stock_assets.export.gate import RANDOM_WALK
-from stock_assets.lake import lake_root, local_home
+from stock_assets.lake import lake_root
+from stock_assets.settings import local_home
 from stock_assets.track import registry
 from stock_assets.track.record import read_record, summary
 

@@ -7,7 +7,8 @@ import dagster as dg
 import pandas as pd
 
 from stock_assets.automation import when_upstream_changed
-from stock_assets.lake import LakeResource, local_home
+from stock_assets.lake import LakeResource
+from stock_assets.settings import local_home
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
 from stock_assets.model.panel import SPLITS, history_by_symbol, no_windows_message, save_panel
 from stock_assets.news.assets import news_embeddings

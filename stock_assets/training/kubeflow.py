@@ -176,6 +176,6 @@ def _in_cluster() -> bool:
 
 
 def _local_home():
-    from stock_assets.lake import local_home
+    from stock_assets.settings import local_home
 
     return local_home()

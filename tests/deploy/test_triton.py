@@ -13,7 +13,7 @@ from stock_assets.deploy.resources import TritonDeployer
 from stock_assets.deploy.sensors import deploy_triton_job, triton_deploy_sensor
 from stock_assets.export.assets import model_repository, onnx_model
 from stock_assets.export.onnx_export import onnx_session, random_batch
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 from stock_assets.lake import LakeIOManager, LakeResource
 from stock_assets.model.panel import load_panel
 from stock_assets.track import registry

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from stock_assets.deploy.resources import TritonDeployer
 from stock_assets.export.assets import model_repository, onnx_model
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 from stock_assets.track import registry
 from stock_assets.track.assets import forecast_scores, served_forecasts
 from stock_assets.track.resources import ServedModelResource

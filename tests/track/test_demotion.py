@@ -15,7 +15,7 @@ from stock_assets.export.gate import RANDOM_WALK
 from stock_assets.export.onnx_export import export_onnx
 from stock_assets.ingest.assets import raw_prices
 from stock_assets.ingest.prices import ReplayPriceSource
-from stock_assets.lake import local_home
+from stock_assets.settings import local_home
 from stock_assets.model.checkpoints import BEST, save_checkpoint
 from stock_assets.model.network import build_model
 from stock_assets.model.panel import save_panel
