@@ -48,11 +48,20 @@ FROM (
     SELECT model, text_hash FROM stock_embedding_claims
     WHERE model = %(model)s AND text_hash = ANY(%(hashes)s)
       AND (owner IS NULL OR owner = %(owner)s OR lease_until < now())
+      AND NOT EXISTS (SELECT 1 FROM stock_embeddings e
+                      WHERE e.model = stock_embedding_claims.model AND e.text_hash = stock_embedding_claims.text_hash)
     ORDER BY text_hash
     FOR UPDATE SKIP LOCKED
 ) AS free
 WHERE c.model = free.model AND c.text_hash = free.text_hash
 RETURNING c.text_hash
+"""
+# An enqueue that raced a run caching the same text (its snapshot predates that commit) leaves
+# an unowned claim for a cached text: TAKE skips it, and this removes it.
+TIDY = """
+DELETE FROM stock_embedding_claims AS c
+WHERE c.model = %(model)s AND c.text_hash = ANY(%(hashes)s) AND c.owner IS NULL
+  AND EXISTS (SELECT 1 FROM stock_embeddings e WHERE e.model = c.model AND e.text_hash = c.text_hash)
 """
 
 
@@ -98,7 +107,9 @@ class PostgresEmbeddingCache:
         def take(db):
             params = {"model": model, "hashes": wanted, "owner": owner, "lease": float(lease_s)}
             db.execute(ENQUEUE, params)
-            return {h for (h,) in db.execute(TAKE, params).fetchall()}
+            taken = {h for (h,) in db.execute(TAKE, params).fetchall()}
+            db.execute(TIDY, params)
+            return taken
 
         mine = in_transaction(self.url, take)
         return [h for h in dict.fromkeys(hashes) if h in mine]

@@ -1,5 +1,7 @@
-"""One Finnhub budget per API key across processes: pyrate-limiter's SQLite bucket with a file lock."""
+"""One Finnhub budget per API key across processes: pyrate-limiter's SQLite bucket with a file lock
+(the PostgreSQL and Redis buckets: tests/cluster/test_rate_budget.py)."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,9 +25,14 @@ PROBE = textwrap.dedent("""
 
 
 def test_two_processes_never_exceed_the_shared_budget(tmp_path):
+    assert_two_processes_hold_the_budget(tmp_path, {"STOCK_RATE_BUCKET": "sqlite"})
+
+
+def assert_two_processes_hold_the_budget(tmp_path, env: dict) -> None:
+    """Two processes take 8 permits each from one bucket (the backend `env` names)."""
     stamps = tmp_path / "stamps"
     command = [sys.executable, "-c", PROBE, str(tmp_path / "limits.sqlite"), str(stamps), "8"]
-    workers = [subprocess.Popen(command, cwd=REPO) for _ in range(2)]
+    workers = [subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}) for _ in range(2)]
     assert all(w.wait(timeout=120) == 0 for w in workers)
     # each permit was granted between `before` and `after` of its call (writing the stamp can lag
     # under load): CALLS + 1 consecutive permits must be able to span a whole period
