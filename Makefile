@@ -4,14 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Settings: the environment first, then the project settings file (.env, written by `make demo`,
-# read by the Python side with python-dotenv and by `dagster dev`), then the defaults.
-ENV_FILE := $(or $(STOCK_ENV_FILE),.env)
-ifeq ($(origin STOCK_HOME),undefined)
-STOCK_HOME := $(or $(shell sed -n 's/^STOCK_HOME=//p' $(ENV_FILE) 2>/dev/null | tail -1),$(CURDIR)/.stock_home)
-endif
-export STOCK_HOME
-export DAGSTER_HOME ?= $(abspath $(STOCK_HOME))/dagster
+# Settings: the environment first, then the project settings file (.env, written by `make demo`),
+# then the defaults, all resolved in one place, stock_assets/settings.py (STOCK_HOME, the
+# shared-state database, the rate bucket). Recipes that start programs which cannot read it
+# (dagster dev's DAGSTER_HOME, the Triton venv) export what it resolves first.
+SETTINGS_ENV = eval "$$($(BIN)/python -m stock_assets.settings exports)"
 
 TRITON_VENV := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
@@ -65,7 +62,7 @@ test-fast: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
 dev: $(STAMP)
-	mkdir -p "$(DAGSTER_HOME)"
+	$(SETTINGS_ENV); mkdir -p "$$DAGSTER_HOME"; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
 # The whole platform end to end, offline: replay data when ../shared/data/replay exists (real,
@@ -97,6 +94,7 @@ replay-days: $(STAMP) $(TRITON_STAMP)
 # A real Triton on 127.0.0.1:8000 (HTTP) / 8001 (gRPC), explicit model control, serving the
 # published stock_predictor versions; the deploy sensor loads new ones.
 triton: $(STAMP) $(TRITON_STAMP)
+	$(SETTINGS_ENV); $(BIN)/python -m stock_serving.triton_local.repository && \
 	PYTHONPATH=$(CURDIR) $(TRITON_VENV)/bin/python -m stock_serving.triton_local.serve --load
 
 # A real local LLM behind the OpenAI-compatible API (LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1).
@@ -137,4 +135,5 @@ lock: $(STAMP)
 		--no-header -o docker/requirements-gpu.lock
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .stock_home
+	test ! -x $(BIN)/python || rm -rf "$$($(BIN)/python -c 'from stock_assets.settings import DEFAULT_STOCK_HOME; print(DEFAULT_STOCK_HOME)')"
+	rm -rf $(VENV) $(TRITON_VENV)

@@ -154,7 +154,7 @@ def log_to_file(home: Path, name: str):
 def demo(args, home: Path) -> None:
     os.environ["STOCK_EMBEDDER"] = choose_embedder()
     started = time.perf_counter()
-    say(f"STOCK_HOME={home}  prices={os.environ.get('STOCK_PRICE_SOURCE')}  news={os.environ.get('STOCK_NEWS_SOURCE')}  "
+    say(f"STOCK_HOME={os.environ['STOCK_HOME']}  prices={os.environ.get('STOCK_PRICE_SOURCE')}  news={os.environ.get('STOCK_NEWS_SOURCE')}  "
         f"symbols={os.environ.get('STOCK_SYMBOLS')}  embedder={os.environ['STOCK_EMBEDDER']}  days {args.start}..{args.end}"
         f" (replayed day by day after the first {args.replay_sessions and 'training'}: the last {args.replay_sessions} sessions)")
 
@@ -271,14 +271,16 @@ def ask(triton_url: str) -> dict:
 def summary(home: Path, trained: dict, exported: dict, answer: dict, seconds: float) -> str:
     from stock_assets.model.checkpoints import BEST, load_checkpoint
     from stock_assets.model.report import metrics_table
+    from stock_assets.settings import stock_home
+    from stock_assets.training.assets import checkpoint_root
 
-    best = load_checkpoint(home / "checkpoints" / BEST)
-    ablation_path = home / "checkpoints" / "price_only" / BEST
+    best = load_checkpoint(checkpoint_root() / BEST)
+    ablation_path = checkpoint_root() / "price_only" / BEST
     ablation = load_checkpoint(ablation_path) if ablation_path.exists() else None
     return f"""
 ==> Summary ({seconds / 60:.1f} min)
-Data:        {home}/lake (raw_prices, raw_news, news_embeddings, training_windows), {home}/chromadb
-Model:       {home}/checkpoints (epoch {best['epoch']}, watermark {best['watermark']}); served as stock_predictor v{exported.get('served_version')}
+Data:        {stock_home()}/lake (raw_prices, raw_news, news_embeddings, training_windows), {home}/chromadb
+Model:       {checkpoint_root()} (epoch {best['epoch']}, watermark {best['watermark']}); served as stock_predictor v{exported.get('served_version')}
 Gate:        {exported.get('decision')}
 Served:      {exported.get('served_network')} (the gate's figures are selection figures, on the windows that decided)
 Evaluation on the test split (5-day log-returns; shrinkage {', '.join(f'{a:.2f}' for a in (best.get('calibration') or {}).get('shrinkage', []))}):

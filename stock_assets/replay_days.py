@@ -118,12 +118,12 @@ def run_replay(triton_url: str, sessions: int, retrain_every: int, epochs: int, 
                first_day: str | None = None) -> str:
     """Replays `sessions` sessions from `first_day` (default: the session after the panel's last);
     returns the scoreboard."""
-    from stock_assets.settings import local_home
     from stock_assets.model.panel import load_panel
+    from stock_assets.settings import stock_home
     from stock_assets.track import registry
     from stock_assets.training.assets import panel_root
 
-    home = local_home()
+    home = stock_home()
     if not registry.load(home):
         raise SystemExit("no model version is registered as served: run `make demo` first (it trains up to the cutoff and deploys)")
     if first_day is None:
@@ -160,12 +160,12 @@ def run_replay(triton_url: str, sessions: int, retrain_every: int, epochs: int, 
     return scoreboard(home, days[0], days[-1], replay.events)
 
 
-def scoreboard(home: Path, first: str, last: str, events: list[str]) -> str:
+def scoreboard(home, first: str, last: str, events: list[str]) -> str:
     from stock_assets.track import registry
     from stock_assets.track.record import read_record, record_table, track_record
 
     entries = registry.load(home)
-    scores = read_record(Path(home) / "lake" / "forecast_scores")
+    scores = read_record(home / "lake" / "forecast_scores")
     records = {}
     if scores is not None:
         for entry in entries:

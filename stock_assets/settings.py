@@ -67,11 +67,12 @@ def settings() -> StockSettings:
 
 
 def storage_options(url: str) -> dict:
-    """fsspec options for `url`: the S3 endpoint from AWS_ENDPOINT_URL (s3fs does not read it)."""
+    """fsspec options for `url`: the S3 endpoint from AWS_ENDPOINT_URL (s3fs does not read it),
+    and no listings cache (s3fs keeps one forever: a long-lived API would never see new versions)."""
+    if not url.startswith(("s3://", "s3a://")):
+        return {}
     endpoint = settings().aws_endpoint_url
-    if url.startswith(("s3://", "s3a://")) and endpoint:
-        return {"endpoint_url": endpoint}
-    return {}
+    return {"use_listings_cache": False, **({"endpoint_url": endpoint} if endpoint else {})}
 
 
 def as_upath(url: str | Path) -> UPath:
@@ -103,11 +104,8 @@ def is_local(path: UPath) -> bool:
 
 def exports() -> dict[str, str]:
     """What a shell needs to run the platform's processes on these settings."""
-    s = settings()
-    values = {"STOCK_HOME": str(stock_home()), "DAGSTER_HOME": str(local_home() / "dagster")}
-    if not s.home_is_local:
-        values["STOCK_LOCAL_HOME"] = str(local_home())
-    return values
+    return {"STOCK_HOME": str(stock_home()), "STOCK_LOCAL_HOME": str(local_home()),
+            "DAGSTER_HOME": str(local_home() / "dagster")}
 
 
 def main(argv: list[str]) -> None:

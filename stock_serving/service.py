@@ -4,7 +4,7 @@ forecaster, the news collection with the embedder that built it, and the LLM."""
 from __future__ import annotations
 
 import contextlib
-
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from upath import UPath
 
 from stock_assets.export.triton_repository import MODEL_NAME, evaluation_of
 from stock_assets.market_calendar import sessions_after
@@ -19,16 +20,20 @@ from stock_assets.model.network import HORIZON, WINDOW
 from stock_assets.model.panel import Panel, load_panel, window_tensors
 from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
+from stock_assets.settings import local_home, stock_home
 from stock_serving.llm import ChatLLM
 from stock_serving.retrieval import OVERFETCH, select_sources
 from stock_assets.track.calibration import scaled_quantiles
 from stock_serving.track_record import interval_scales_on, live_record, record_signature
 from stock_serving.triton_client import TritonForecaster
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ServingConfig:
-    stock_home: Path
+    stock_home: UPath  # lake, models, track record: a path or an object store
+    local_home: Path  # the embedded Chroma store and the HF cache
     triton_url: str
     chroma_host: str | None
     chroma_port: int | None
@@ -44,7 +49,8 @@ class ServingConfig:
     def from_env(cls) -> ServingConfig:
         env = os.environ
         return cls(
-            stock_home=Path(env.get("STOCK_HOME", ".stock_home")).resolve(),
+            stock_home=stock_home(),
+            local_home=local_home(),
             triton_url=env.get("TRITON_URL", "http://127.0.0.1:8000"),
             chroma_host=env.get("CHROMA_HOST") or None,
             chroma_port=int(env["CHROMA_PORT"]) if env.get("CHROMA_PORT") else None,
@@ -58,11 +64,13 @@ class ServingConfig:
         )
 
 
-def served_evaluation(stock_home: Path, version: str) -> dict | None:
-    """The measured skill and interval coverage recorded with a published model version."""
+def served_evaluation(stock_home, version: str) -> dict | None:
+    """The measured skill and interval coverage recorded with a published model version (None,
+    with the reason logged, when the repository does not hold it)."""
     try:
         return evaluation_of(stock_home / "models" / MODEL_NAME, int(version))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        log.warning("no recorded evaluation for %s v%s under %s: %s", MODEL_NAME, version, stock_home, exc)
         return None
 
 
@@ -115,7 +123,7 @@ class ServingState:
         if self.store is None:
             where = f"the Chroma server {self.config.chroma_host}:{self.config.chroma_port}" if self.config.chroma_host else "the embedded Chroma store"
             try:
-                client = chroma_client(path=self.config.stock_home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
+                client = chroma_client(path=self.config.local_home / "chromadb", host=self.config.chroma_host, port=self.config.chroma_port)
                 self.store = NewsVectorStore(client)
             except Exception as exc:  # noqa: BLE001 - connection, permission or server errors alike
                 raise NotReady(f"news search is unavailable: {where} cannot be reached ({exc})") from exc
@@ -129,7 +137,7 @@ class ServingState:
         name = recorded[0] if recorded else self.config.embedder
         if self.embedder is not None and name == self.embedder_name:
             return
-        home = self.config.stock_home
+        home = self.config.local_home
         try:
             embedder = TextEmbedder(name, cache_dir=home / "huggingface", onnx_dir=home / "huggingface" / "onnx")
         except EmbedderLoadError as exc:

@@ -12,7 +12,7 @@ import httpx
 from pydantic import Field
 
 from stock_assets.export.triton_repository import MODEL_NAME
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 
 
 class DeployError(RuntimeError):
@@ -45,7 +45,7 @@ class TritonDeployer(dg.ConfigurableResource):
         if self.local_repository:
             from stock_serving.triton_local.repository import sync
 
-            synced = sync(local_home() / "models", Path(self.local_repository))
+            synced = sync(stock_home() / "models", Path(self.local_repository))
             if version not in synced:
                 raise DeployError(f"version {version} is not in the model repository (has {synced})")
         base = self.url.rstrip("/")

@@ -13,7 +13,7 @@ import dagster as dg
 from stock_assets.deploy.resources import ChatbotDeployer, TritonDeployer
 from stock_assets.export.assets import model_repository
 from stock_assets.export.triton_repository import properties_of
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 from stock_assets.model.panel import load_panel
 from stock_assets.track import registry
 from stock_assets.training.assets import panel_root
@@ -58,7 +58,7 @@ def register_served(version: int) -> registry.ServedVersion:
         data_until = load_panel(panel_root()).watermark
     except FileNotFoundError:
         data_until = props["watermark"]
-    return registry.register(local_home(), version, model_repository() / str(version) / "model.onnx", props["watermark"],
+    return registry.register(stock_home(), version, model_repository() / str(version) / "model.onnx", props["watermark"],
                              data_until, props.get("served_network", "news"), props.get("publication_reason") or "deployed")
 
 

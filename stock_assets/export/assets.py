@@ -9,13 +9,14 @@ import dagster as dg
 import numpy as np
 import onnx
 import torch
+from upath import UPath
 
 from stock_assets.automation import when_upstream_changed
 from stock_assets.export.gate import (NEWS, PRICE, RANDOM_WALK, Forecasts, choose, gate_table, gate_windows, judge, run_model,
                                       scores_of, unseen_windows)
 from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_checkpoint, onnx_session, parity, random_batch
 from stock_assets.export.triton_repository import MODEL_NAME, publish, versions
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 from stock_assets.model.calibration import random_walk_scale
 from stock_assets.model.checkpoints import BEST
 from stock_assets.model.panel import Panel, WindowDataset, load_panel
@@ -27,8 +28,8 @@ PARITY_LIMIT = 1e-4  # the contract's limit; config may only tighten it
 BATCH_SIZES = (1, 8, 64)
 
 
-def model_repository() -> Path:
-    return local_home() / "models" / MODEL_NAME
+def model_repository() -> UPath:
+    return stock_home() / "models" / MODEL_NAME
 
 
 class OnnxConfig(dg.Config):

@@ -52,10 +52,15 @@ def export_onnx(model: StockPredictor, path: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-def onnx_session(path: Path):
+def onnx_session(path):
+    """An onnxruntime session for a model file on a path or an object store."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from stock_assets.model.storage import local_or_none, storage_path
+
+    source = storage_path(path)
+    local = local_or_none(source)
+    return ort.InferenceSession(str(local) if local else source.read_bytes(), providers=["CPUExecutionProvider"])
 
 
 def random_batch(batch: int, news_dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

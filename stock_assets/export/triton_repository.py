@@ -2,7 +2,9 @@
 
 Each publication adds the next numeric version (written to a hidden folder, then renamed into
 place, so Triton never sees a half-copied model or a version without its config) and keeps the
-last few.
+last few. On an object store (STOCK_HOME=s3://..., which Triton reads natively) there is no
+rename: config.pbtxt is PUT first, then the version's model.onnx in one PUT, so a version exists
+for a reader only once its model is whole.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
+from stock_assets.model.storage import local_or_none, storage_path, write_bytes_once
 from stock_assets.owners import owner_tag, remove_dead_leftovers, temp_name
 
 from stock_assets.model.network import HORIZON, QUANTILES, WINDOW
@@ -54,8 +57,9 @@ def properties_of(model_dir: Path, version: int) -> dict[str, str]:
     """The metadata recorded in a published version's ONNX file (watermark, served_network, ...)."""
     import onnx
 
-    path = Path(model_dir) / str(version) / "model.onnx"
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    path = storage_path(model_dir) / str(version) / "model.onnx"
+    with path.open("rb") as handle:
+        return {p.key: p.value for p in onnx.load(handle, load_external_data=False).metadata_props}
 
 
 def evaluation_of(model_dir: Path, version: int) -> dict | None:
@@ -64,13 +68,14 @@ def evaluation_of(model_dir: Path, version: int) -> dict | None:
     return json.loads(props["evaluation"]) if "evaluation" in props else None
 
 
-def versions(model_dir: Path) -> list[int]:
+def versions(model_dir) -> list[int]:
+    model_dir = storage_path(model_dir)
     if not model_dir.exists():
         return []
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def publish(model_dir: Path, onnx_file: Path, news_dim: int, keep: int = 3, max_batch_size: int = 64) -> int:
+def publish(model_dir, onnx_file: Path, news_dim: int, keep: int = 3, max_batch_size: int = 64) -> int:
     """Copy `onnx_file` in as the next version, with its config.pbtxt; returns the version.
 
     Order, so that a process killed at any point leaves a repository Triton can load: the model
@@ -83,6 +88,10 @@ def publish(model_dir: Path, onnx_file: Path, news_dim: int, keep: int = 3, max_
     config = parse_config(text)
     if config.input[1].dims[1] != news_dim:
         raise ValueError(f"config.pbtxt news width {config.input[1].dims[1]} != model news width {news_dim}")
+    remote = storage_path(model_dir)
+    model_dir = local_or_none(remote)
+    if model_dir is None:
+        return publish_to_object_store(remote, onnx_file, text, keep)
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_dead_leftovers(model_dir, STAGING)
     remove_dead_leftovers(model_dir)
@@ -99,6 +108,22 @@ def publish(model_dir: Path, onnx_file: Path, news_dim: int, keep: int = 3, max_
 
 
 STAGING = ".staging"
+
+
+def publish_to_object_store(model_dir, onnx_file: Path, text: str, keep: int) -> int:
+    """Config first, then the next free version's model.onnx in one PUT; old versions pruned last.
+    One publisher at a time (onnx_model is one unpartitioned asset): a number already taken is
+    skipped, never overwritten."""
+    write_bytes_once(model_dir / "config.pbtxt", text.encode())
+    data = Path(onnx_file).read_bytes()
+    version = (versions(model_dir) or [0])[-1] + 1
+    while (model_dir / str(version) / "model.onnx").exists():
+        version += 1
+    write_bytes_once(model_dir / str(version) / "model.onnx", data)
+    for old in versions(model_dir)[:-keep]:
+        folder = model_dir / str(old)
+        folder.fs.rm(folder.path, recursive=True)
+    return version
 
 
 def stage_version(onnx_file: Path, staging: Path) -> None:

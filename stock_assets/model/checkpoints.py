@@ -1,19 +1,28 @@
-"""Checkpoints written atomically: a torn file never replaces a good one."""
+"""Checkpoints written atomically: a torn file never replaces a good one (locally: temp file,
+fsync, rename; on an object store: one PUT)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import torch
 
+from stock_assets.model.storage import local_or_none, read_bytes, storage_path, write_bytes_once
 from stock_assets.owners import temp_name
 
 LATEST, BEST = "checkpoint_latest.pt", "checkpoint_best.pt"
 
 
-def save_checkpoint(state: dict, path: Path) -> None:
-    path = Path(path)
+def save_checkpoint(state: dict, path) -> None:
+    remote = storage_path(path)
+    path = local_or_none(remote)
+    if path is None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_bytes_once(remote, buffer.getvalue())
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(temp_name(path.name))
     try:
@@ -25,8 +34,10 @@ def save_checkpoint(state: dict, path: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+def load_checkpoint(path) -> dict:
+    source = storage_path(path)
+    local = local_or_none(source)
+    return torch.load(local if local else read_bytes(source), map_location="cpu", weights_only=False)
 
 
 def weights_finite(state_dict: dict) -> bool:

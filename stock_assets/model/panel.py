@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from stock_assets.model.network import HORIZON, WINDOW
+from stock_assets.model.storage import local_copy, local_or_none, storage_path, write_bytes_once
 
 SPLITS = {"train": 0, "validation": 1, "test": 2}
 
@@ -127,10 +129,14 @@ def resplit(panel: Panel, validation_start: str, test_start: str, test_end: str 
     return Panel(panel.sessions, panel.symbols, panel.close, panel.news_slot, panel.news_count, panel.news_vectors, windows, meta)
 
 
-def save_panel(root: Path, panel: Panel, keep: int = 2) -> Path:
-    root = Path(root)
+def save_panel(root, panel: Panel, keep: int = 2):
+    """A new panel version under `root` (a path or an object-store URL), then CURRENT pointing at
+    it (replaced atomically: a rename locally, one PUT remotely); older versions beyond `keep` go."""
+    target = storage_path(root)
     version = f"v{np.datetime64('now', 's').astype(int)}-{uuid.uuid4().hex[:6]}"
-    folder = root / version
+    local_root = local_or_none(target)
+    staging = local_root if local_root else Path(tempfile.mkdtemp(prefix="panel_"))
+    folder = staging / version
     folder.mkdir(parents=True)
     np.save(folder / "sessions.npy", panel.sessions.astype("datetime64[D]"))
     np.save(folder / "close.npy", panel.close.astype(np.float32))
@@ -139,22 +145,35 @@ def save_panel(root: Path, panel: Panel, keep: int = 2) -> Path:
     np.save(folder / "news_vectors.npy", panel.news_vectors.astype(np.float16))
     np.savez(folder / "windows.npz", **panel.windows)
     (folder / "meta.json").write_text(json.dumps({**panel.meta, "symbols": panel.symbols}, indent=1))
-    pointer = root / f".CURRENT.{uuid.uuid4().hex}"
-    pointer.write_text(version)
-    os.replace(pointer, root / "CURRENT")
-    versions = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
+    if local_root is None:
+        for item in sorted(folder.iterdir()):
+            with open(item, "rb") as handle:
+                write_bytes_once(target / version / item.name, handle.read())
+        shutil.rmtree(staging, ignore_errors=True)
+        write_bytes_once(target / "CURRENT", version.encode())
+    else:
+        pointer = local_root / f".CURRENT.{uuid.uuid4().hex}"
+        pointer.write_text(version)
+        os.replace(pointer, local_root / "CURRENT")
+    versions = sorted((p for p in target.iterdir() if p.is_dir() and p.name.startswith("v")), key=lambda p: p.name)
     for old in versions[:-keep]:
         if old.name != version:
-            shutil.rmtree(old, ignore_errors=True)
-    return folder
+            if local_root is None:
+                old.fs.rm(old.path, recursive=True)
+            else:
+                shutil.rmtree(local_or_none(old), ignore_errors=True)
+    return target / version
 
 
-def load_panel(root: str | Path) -> Panel:
-    root = Path(root)
-    current = root / "CURRENT"
+def load_panel(root) -> Panel:
+    source = storage_path(root)
+    current = source / "CURRENT"
     if not current.exists():
-        raise FileNotFoundError(f"no training panel at {root}: materialize training_windows first")
-    folder = root / current.read_text().strip()
+        raise FileNotFoundError(f"no training panel at {source}: materialize training_windows first")
+    version = current.read_text().strip()
+    local_root = local_or_none(source)
+    # on an object store the version (immutable) is fetched once: numpy maps the vectors locally
+    folder = local_root / version if local_root else local_copy(source / version, "panels")
     meta = json.loads((folder / "meta.json").read_text())
     with np.load(folder / "windows.npz") as windows:
         index = {k: windows[k] for k in windows.files}

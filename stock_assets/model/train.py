@@ -34,14 +34,16 @@ from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_c
 from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage
 from stock_assets.model.metrics import evaluate
 from stock_assets.model.network import SIZES, ModelConfig, Outputs, StockPredictor, build_model, price_features
+from stock_assets.model.storage import storage_path
+from stock_assets.settings import stock_home
 from stock_assets.model.panel import WindowDataset, data_identity, last_target_day, load_panel, no_windows_message, resplit
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    home = Path(os.environ.get("STOCK_HOME", ".stock_home"))
+    home = stock_home()  # a path or an object-store URL
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--panel", type=Path, default=home / "lake" / "training_windows")
-    p.add_argument("--checkpoints", type=Path, default=home / "checkpoints")
+    p.add_argument("--panel", type=storage_path, default=home / "lake" / "training_windows")
+    p.add_argument("--checkpoints", type=storage_path, default=home / "checkpoints")
     p.add_argument("--epochs", type=int, default=10, help="epochs to run in this invocation")
     p.add_argument("--batch-size", type=int, default=64, help="per process")
     p.add_argument("--lr", type=float, default=3e-4)

@@ -16,7 +16,7 @@ from stock_assets import market_calendar
 from stock_assets.automation import when_upstream_changed
 from stock_assets.ingest.assets import raw_prices
 from stock_assets.lake import LakeResource
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 from stock_assets.model.panel import load_panel
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING
@@ -71,7 +71,7 @@ def served_forecasts(context: dg.AssetExecutionContext, lake: LakeResource, serv
     forecast_scores does not hold yet are scored by its rule), the trailing-volatility band,
     model version and input watermark, as Triton answers (the archived ONNX file in onnxruntime
     when Triton no longer has that version loaded, e.g. in a backfill of older days)."""
-    home = local_home()
+    home = stock_home()
     days = list(context.partition_keys)
     entries = registry.load(home)
     outcomes = outcomes_for(lake, days, SCALE_LOOKBACK_DAYS, stored_scores=True)
@@ -129,7 +129,7 @@ def forecast_scores(context: dg.AssetExecutionContext, lake: LakeResource):
     last = days[-1]
     history = read_record(lake.root / "forecast_scores", until=shifted(days[0], -1))
     record = frame if history is None else pd.concat([history, frame], ignore_index=True)
-    served_version = registry.served_on(registry.load(local_home()), last)
+    served_version = registry.served_on(registry.load(stock_home()), last)
     records = {"all versions": track_record(record)}
     if served_version is not None:
         records = {f"v{served_version.version} (served)": track_record(record, served_version.version), **records}

@@ -8,19 +8,19 @@ session before the next one's first; a demotion (recorded with its reason) is a 
 version too: the random walk with a calibrated band. Each registered model file is archived
 under STOCK_HOME/track/models, since the Triton repository keeps only the last few versions.
 
-One JSON file, replaced atomically (temp file + rename): the deploy job is its only writer.
+One JSON file, replaced atomically (temp file + rename locally, one PUT on an object store): the
+deploy job is its only writer.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 from stock_assets import market_calendar
+from stock_assets.model.storage import local_or_none, storage_path, write_bytes_once
 from stock_assets.owners import temp_name
 
 REGISTRY = "versions.json"
@@ -37,11 +37,11 @@ class ServedVersion:
     registered_at: str
 
 
-def track_root(home: Path) -> Path:
-    return Path(home) / "track"
+def track_root(home):
+    return storage_path(home) / "track"
 
 
-def archived_model(home: Path, version: int) -> Path:
+def archived_model(home, version: int):
     return track_root(home) / "models" / f"{version}.onnx"
 
 
@@ -49,7 +49,7 @@ def next_session(day: str) -> str:
     return market_calendar.sessions_after(date.fromisoformat(day), 1)[0].strftime("%Y-%m-%d")
 
 
-def load(home: Path) -> list[ServedVersion]:
+def load(home) -> list[ServedVersion]:
     """Registered versions in the order they started serving."""
     path = track_root(home) / REGISTRY
     if not path.exists():
@@ -61,18 +61,22 @@ def load(home: Path) -> list[ServedVersion]:
         raise ValueError(f"{path} is not a version registry ({exc}); restore it from its last good copy") from None
 
 
-def save(home: Path, entries: list[ServedVersion]) -> None:
-    root = track_root(home)
+def save(home, entries: list[ServedVersion]) -> None:
+    text = json.dumps({"versions": [asdict(e) for e in entries]}, indent=1)
+    root = local_or_none(track_root(home))
+    if root is None:
+        write_bytes_once(track_root(home) / REGISTRY, text.encode())
+        return
     root.mkdir(parents=True, exist_ok=True)
     temp = root / temp_name(REGISTRY)
     try:
-        temp.write_text(json.dumps({"versions": [asdict(e) for e in entries]}, indent=1))
+        temp.write_text(text)
         os.replace(temp, root / REGISTRY)
     finally:
         temp.unlink(missing_ok=True)
 
 
-def register(home: Path, version: int, model_file: Path, watermark: str, data_until: str, network: str,
+def register(home, version: int, model_file, watermark: str, data_until: str, network: str,
              reason: str = "deployed") -> ServedVersion:
     """Record that `version` is served from now on (idempotent: a re-deploy changes nothing)."""
     entries = load(home)
@@ -83,18 +87,27 @@ def register(home: Path, version: int, model_file: Path, watermark: str, data_un
     if entries and served_from <= entries[-1].served_from:
         # Two deployments on the same data day: the later one serves from that session on.
         entries = [e for e in entries if e.served_from < served_from]
-    archive = archived_model(home, version)
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    temp = archive.with_name(temp_name(archive.name))
-    try:
-        shutil.copyfile(model_file, temp)
-        os.replace(temp, archive)
-    finally:
-        temp.unlink(missing_ok=True)
+    archive(storage_path(model_file), archived_model(home, version))
     entry = ServedVersion(version=version, watermark=watermark, data_until=data_until, served_from=served_from,
                           network=network, reason=reason, registered_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     save(home, [*entries, entry])
     return entry
+
+
+def archive(model_file, target) -> None:
+    """Copy a published model file to the archive (atomically: temp + rename, or one PUT)."""
+    data = model_file.read_bytes()
+    local = local_or_none(target)
+    if local is None:
+        write_bytes_once(target, data)
+        return
+    local.parent.mkdir(parents=True, exist_ok=True)
+    temp = local.with_name(temp_name(local.name))
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, local)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def served_on(entries: list[ServedVersion], day: str) -> ServedVersion | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 
@@ -19,7 +17,7 @@ class ServedModelResource(dg.ConfigurableResource):
 
     triton_url: str = "http://127.0.0.1:8000"
 
-    def forecast(self, home: Path, version: int, price: np.ndarray, news: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    def forecast(self, home, version: int, price: np.ndarray, news: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
         from stock_serving.triton_client import TritonForecaster
 
         triton = TritonForecaster(self.triton_url)

@@ -10,7 +10,7 @@ import dagster as dg
 from stock_assets.export.assets import onnx_model
 from stock_assets.export.gate import RANDOM_WALK
 from stock_assets.lake import lake_root
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 from stock_assets.track import registry
 from stock_assets.track.record import read_record, summary
 
@@ -47,7 +47,7 @@ def demotion_sensor(context: dg.SensorEvaluationContext):
         yield dg.SkipReason("no new forecast_scores")
         return
     context.update_cursor(str(records[-1].storage_id))
-    entries = registry.load(local_home())
+    entries = registry.load(stock_home())
     if not entries:
         yield dg.SkipReason("no version registered as served")
         return

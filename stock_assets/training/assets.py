@@ -1,14 +1,14 @@
 """training_windows and model_checkpoint."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from stock_assets.automation import when_upstream_changed
 from stock_assets.lake import LakeResource
-from stock_assets.settings import local_home
+from stock_assets.settings import stock_home
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
 from stock_assets.model.panel import SPLITS, history_by_symbol, no_windows_message, save_panel
 from stock_assets.news.assets import news_embeddings
@@ -20,12 +20,12 @@ from stock_assets.training.metadata import checkpoint_metadata
 from stock_assets.training.windows import TEST_SESSIONS, VALIDATION_SESSIONS, build_panel
 
 
-def panel_root() -> Path:
-    return local_home() / "lake" / "training_windows"
+def panel_root() -> UPath:
+    return stock_home() / "lake" / "training_windows"
 
 
-def checkpoint_root() -> Path:
-    return local_home() / "checkpoints"
+def checkpoint_root() -> UPath:
+    return stock_home() / "checkpoints"
 
 
 def sessions_setting(name: str, default: int) -> int:

@@ -48,6 +48,8 @@ class KubeflowTrainJobLauncher(TrainingLauncher):
     memory: str = Field(default="8Gi")
     pvc: str = Field(default="stock-home", description="PVC holding STOCK_HOME")
     mount_path: str = Field(default="/mnt/storage")
+    object_store_secret: str = Field(default="stock-object-store", description="Secret with AWS_ACCESS_KEY_ID and "
+                                     "AWS_SECRET_ACCESS_KEY, used when STOCK_HOME is an object-store URL")
     api_host: str | None = Field(default=None, description="API server URL, e.g. `kubectl proxy`'s http://127.0.0.1:8001; default: in-cluster or kubeconfig")
     poll_interval_s: float = Field(default=10.0)
     timeout_s: float = Field(default=6 * 3600.0)
@@ -59,6 +61,7 @@ class KubeflowTrainJobLauncher(TrainingLauncher):
         resources: dict = {"cpu": self.cpu, "memory": self.memory}
         if self.gpus_per_node:
             resources["nvidia.com/gpu"] = str(self.gpus_per_node)
+        remote = _remote_home()
         volume_patch = {"spec": {"template": {"spec": {
             # The image runs as uid 1000: the PVC's files must be writable by its group.
             "securityContext": {"fsGroup": 1000},
@@ -82,15 +85,28 @@ class KubeflowTrainJobLauncher(TrainingLauncher):
                     "numNodes": self.num_nodes,
                     "numProcPerNode": self.num_proc_per_node,
                     "resourcesPerNode": {"requests": resources, "limits": resources},
-                    "env": [{"name": k, "value": v} for k, v in sorted(env.items())]
-                    + [{"name": "STOCK_HOME", "value": self.mount_path}],
+                    "env": [{"name": k, "value": v} for k, v in sorted(env.items())] + self.storage_env(remote),
                 },
-                "runtimePatches": [{
+                # the nodes mount the RWX volume, or (STOCK_HOME on an object store) need none
+                "runtimePatches": [] if remote else [{
                     "manager": "stock-news.dagster",
                     "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{"name": "node", "template": volume_patch}]}}},
                 }],
             },
         }
+
+    def storage_env(self, remote: str | None) -> list[dict]:
+        """Where the trainer reads the panel and writes checkpoints: the mounted volume, or the
+        object store (its URL and endpoint; the credentials from a Secret, never in the body)."""
+        if not remote:
+            return [{"name": "STOCK_HOME", "value": self.mount_path}]
+        from stock_assets.settings import settings
+
+        endpoint = settings().aws_endpoint_url
+        secret = [{"name": key, "valueFrom": {"secretKeyRef": {"name": self.object_store_secret, "key": key}}}
+                  for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+        return [{"name": "STOCK_HOME", "value": remote}] + (
+            [{"name": "AWS_ENDPOINT_URL", "value": endpoint}] if endpoint else []) + secret
 
     def launch(self, context: dg.AssetExecutionContext, args: list[str], custom_api=None, core_api=None) -> dg.PipesClientCompletedInvocation:
         from dagster_k8s.pipes import PipesK8sPodLogsMessageReader
@@ -173,6 +189,14 @@ def _in_cluster() -> bool:
     import os
 
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _remote_home() -> str | None:
+    """STOCK_HOME when it is an object-store URL, else None."""
+    from stock_assets.settings import settings
+
+    s = settings()
+    return None if s.home_is_local else s.stock_home
 
 
 def _local_home():

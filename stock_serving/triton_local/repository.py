@@ -3,7 +3,9 @@
 The tritonserver bundled in nvidia-pytriton has only the Python backend, so locally each
 version of `stock_predictor` is the same model.onnx (linked, not copied) run by onnxruntime
 inside `model.py`. Model name, tensors, shapes, batching and version numbers are the
-production ones. Standard library only: this runs in the Triton venv too.
+production ones. The production repository may be on an object store (a UPath, from the main
+venv: the deployer syncs before it loads); locally the model is linked, from an object store
+downloaded. Standard library only at import: this runs in the Triton venv too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def local_config(production_text: str) -> str:
     return re.sub(r"kind: KIND_AUTO", "kind: KIND_CPU", text)
 
 
-def sync(production_root: Path, local_root: Path) -> list[int]:
+def sync(production_root, local_root: Path) -> list[int]:
     """Mirror every production version into the local repository; returns the versions."""
     source = production_root / MODEL_NAME
     target = local_root / MODEL_NAME
@@ -37,7 +39,11 @@ def sync(production_root: Path, local_root: Path) -> list[int]:
             continue
         staging = target / f".{version}.{uuid.uuid4().hex}"
         staging.mkdir()
-        os.symlink((source / str(version) / "model.onnx").resolve(), staging / "model.onnx")
+        model = source / str(version) / "model.onnx"
+        if getattr(model, "protocol", "") in ("", "file", "local"):
+            os.symlink(Path(str(model.path if hasattr(model, "path") else model)).resolve(), staging / "model.onnx")
+        else:  # an object store: a local copy for the Python backend (one download per version)
+            (staging / "model.onnx").write_bytes(model.read_bytes())
         shutil.copyfile(BACKEND_MODEL, staging / "model.py")
         os.replace(staging, folder)
     for old in target.iterdir():
@@ -47,3 +53,18 @@ def sync(production_root: Path, local_root: Path) -> list[int]:
     temp.write_text(local_config((source / "config.pbtxt").read_text()))
     os.replace(temp, target / "config.pbtxt")
     return versions
+
+
+def sync_from_settings() -> list[int]:
+    """STOCK_HOME/models (a path or an object store) into STOCK_LOCAL_HOME/triton_local/repository,
+    when a model is published; main venv only (it reads stock_assets.settings)."""
+    from stock_assets.settings import local_home, stock_home
+
+    models = stock_home() / "models"
+    if not (models / MODEL_NAME / "config.pbtxt").exists():
+        return []
+    return sync(models, local_home() / "triton_local" / "repository")
+
+
+if __name__ == "__main__":
+    print(f"local Triton repository holds versions {sync_from_settings()}")

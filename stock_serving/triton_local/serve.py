@@ -48,17 +48,23 @@ def server_env() -> dict[str, str]:
 
 
 def main() -> None:
-    home = Path(os.environ.get("STOCK_HOME", ".stock_home")).resolve()
+    # Resolved by stock_assets.settings and exported by `make triton` and the demo (this venv
+    # cannot read the settings itself). An object-store repository is synced by the main venv.
+    home = os.environ.get("STOCK_HOME", "")
+    local = os.environ.get("STOCK_LOCAL_HOME", "") or ("" if "://" in home else home)
+    if not local:
+        sys.exit("STOCK_HOME (a path) or STOCK_LOCAL_HOME is not set: start Triton with `make triton`, which exports them")
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", type=Path, default=home / "models", help="production repository")
-    parser.add_argument("--workdir", type=Path, default=home / "triton_local")
+    parser.add_argument("--models", type=Path, default=None if "://" in home else Path(home) / "models",
+                        help="production repository on a path (default STOCK_HOME/models)")
+    parser.add_argument("--workdir", type=Path, default=Path(local) / "triton_local")
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--load", action="store_true", help="load stock_predictor at start")
     args = parser.parse_args()
     repository = args.workdir / "repository"
     repository.mkdir(parents=True, exist_ok=True)
-    if (args.models / MODEL_NAME / "config.pbtxt").exists():
+    if args.models and (args.models / MODEL_NAME / "config.pbtxt").exists():
         sync(args.models, repository)
     server = prepare_server(args.workdir)
     command = [

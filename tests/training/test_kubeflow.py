@@ -200,3 +200,18 @@ def test_cancelling_the_run_deletes_the_trainjob(cluster, monkeypatch):
     result = train(launcher, raise_on_error=False)
     assert not result.success
     assert state["posts"] and state["deleted"] == state["posts"][:1] and state["jobs"] == {}
+
+
+def test_with_stock_home_on_an_object_store_the_trainjob_reads_it_there_with_credentials_from_a_secret(cluster, monkeypatch):
+    launcher, _ = cluster
+    monkeypatch.setenv("STOCK_HOME", "s3://stock-lake/prod")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.internal:9000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "never-in-the-body")
+    body = launcher.trainjob_body("stock-train-abc", ["--panel", "s3://stock-lake/prod/lake/training_windows"], {}, "run")
+    validate_trainjob(body)
+    env = {e["name"]: e for e in body["spec"]["trainer"]["env"]}
+    assert env["STOCK_HOME"]["value"] == "s3://stock-lake/prod"
+    assert env["AWS_ENDPOINT_URL"]["value"] == "https://s3.internal:9000"
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "stock-object-store", "key": "AWS_SECRET_ACCESS_KEY"}
+    assert "never-in-the-body" not in json.dumps(body)
+    assert body["spec"]["runtimePatches"] == []  # no volume to mount
