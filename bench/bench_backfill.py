@@ -23,6 +23,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+from homes import bench_home  # noqa: E402
+
 REPLAY = REPO.parent / "shared" / "data" / "replay"
 
 
@@ -41,7 +43,7 @@ def vectors(lake: Path) -> pd.DataFrame:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--home", type=Path, default=REPO / ".stock_home" / "bench_backfill")
+    p.add_argument("--home", type=Path, default=bench_home("bench_backfill"))
     p.add_argument("--symbols", default=None, help="default: every symbol of the replay set")
     p.add_argument("--start", default="2014-01-01")
     p.add_argument("--end", default="2016-01-01", help="exclusive")

@@ -1,6 +1,6 @@
 """Ingest -> training windows on the whole replay universe (88 companies + SPY, prices 2012-09..2017-09,
 106,338 texts 2014-2015) through the real assets, in a child process per step so each step's peak
-memory is its own. STOCK_HOME defaults to .stock_home/bench_panel: the first run embeds every
+memory is its own. STOCK_HOME defaults to <default STOCK_HOME>/bench_panel: the first run embeds every
 text, a second run measures the incremental path (everything cached).
 
     .venv/bin/python bench/bench_panel.py [--embedder minilm]
@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from homes import bench_home  # noqa: E402
+
 REPLAY = REPO.parent / "shared" / "data" / "replay"
 STEP = """
 import json, os, sys, time, warnings
@@ -63,7 +66,7 @@ def main() -> None:
     os.environ.update(STOCK_PRICE_SOURCE="replay", STOCK_NEWS_SOURCE="replay", STOCK_REPLAY_DIR=str(REPLAY),
                       STOCK_SYMBOLS=",".join(symbols), STOCK_EMBEDDER=args.embedder, STOCK_START_DATE="2012-09-01",
                       STOCK_END_DATE="2017-09-01")
-    os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "bench_panel"))
+    os.environ.setdefault("STOCK_HOME", str(bench_home("bench_panel")))
     ingest = step(["raw_prices", "raw_news", "news_embeddings"], ["raw_prices", "raw_news", "news_embeddings"], True)
     panel = step(["raw_prices", "raw_news", "news_embeddings", "training_windows"], ["training_windows"], False)
     emb, win = ingest["meta"]["news_embeddings"], panel["meta"]["training_windows"]

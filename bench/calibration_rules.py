@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from homes import bench_home  # noqa: E402
 from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage  # noqa: E402
 from stock_assets.model.checkpoints import BEST, load_checkpoint  # noqa: E402
 from stock_assets.model.metrics import coverage, pinball, volatility_band  # noqa: E402
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", default="2014Q1,2014Q2,2014Q3,2014Q4")
     parser.add_argument("--variant", default="price", choices=["news", "price"])
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("STOCK_HOME", REPO / ".stock_home" / "eval_replay")))
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("STOCK_HOME") or bench_home("eval_replay")))
     args = parser.parse_args()
     folds = args.folds.split(",")
     sessions = load_panel(args.home / "lake" / "training_windows").sessions.astype("datetime64[D]")

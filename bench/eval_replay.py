@@ -34,9 +34,11 @@ REPLAY = REPO.parent / "shared" / "data" / "replay"
 FIRST_DAY, LAST_DAY = "2012-09-01", "2015-12-31"
 os.environ["STOCK_START_DATE"] = FIRST_DAY
 os.environ["STOCK_END_DATE"] = "2016-01-01"
-os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+from homes import bench_home  # noqa: E402
+
+os.environ.setdefault("STOCK_HOME", str(bench_home("eval_replay")))
 warnings.filterwarnings("ignore")
 
 from served_walk_forward import decisions_report, fold_keys, fold_splits, recalibrated, record, simulate  # noqa: E402

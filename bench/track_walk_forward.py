@@ -31,7 +31,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-os.environ.setdefault("STOCK_HOME", str(REPO / ".stock_home" / "eval_replay"))
+from homes import bench_home  # noqa: E402
+
+os.environ.setdefault("STOCK_HOME", str(bench_home("eval_replay")))
 
 from stock_assets.model.metrics import diebold_mariano, volatility_band  # noqa: E402
 from stock_assets.model.network import HORIZON  # noqa: E402

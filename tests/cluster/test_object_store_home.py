@@ -14,7 +14,7 @@ from stock_assets.deploy.sensors import register_served
 from stock_assets.export.assets import model_repository, onnx_model
 from stock_assets.export.triton_repository import versions
 from stock_assets.news.resources import EmbedderResource
-from stock_assets.settings import local_home, stock_home
+from stock_assets.settings import DEFAULT_STOCK_HOME, local_home, stock_home
 from stock_assets.track import registry
 from stock_assets.training.launchers import LocalTorchrunLauncher
 from stock_serving.service import ServingConfig, ServingState
@@ -54,7 +54,7 @@ def test_everything_the_platform_writes_lives_under_one_object_store_url(tmp_pat
         assert (home / stored).exists(), stored
     assert [e.version for e in registry.load(home)] == [1] and entry.served_from > "2014-09-30"
     # locally only what needs a file system: the panel's mapped copy, caches; no lake, no model
-    assert not list(local.rglob("*.parquet")) and not list(local.rglob("*.pt")) and not (REPO / ".stock_home" / "models").exists()
+    assert not list(local.rglob("*.parquet")) and not list(local.rglob("*.pt")) and not (REPO / DEFAULT_STOCK_HOME / "models").exists()
 
     # the local Triton serves the repository synced from the object store; the API reads the
     # served evaluation from there too
