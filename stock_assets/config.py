@@ -1,4 +1,6 @@
-"""Settings read from the environment (names fixed by DESIGN.md), with their defaults."""
+"""Settings of what the platform does (dates, symbols, sources, embedder, endpoints), read from the
+environment (names fixed by DESIGN.md), with their defaults. Where state lives (STOCK_HOME, the
+shared-state database, the rate bucket): stock_assets/settings.py."""
 
 from __future__ import annotations
 
