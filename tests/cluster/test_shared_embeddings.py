@@ -13,7 +13,7 @@ import pytest
 from upath import UPath
 
 from tests.cluster.servers import S3_CREDENTIALS
-from tests.drills.conftest import finish, run_job, start_run
+from tests.drills.conftest import finish, finish_all, run_job, start_run
 
 pytestmark = pytest.mark.slow
 CHUNK = 40
@@ -75,7 +75,7 @@ def test_two_nodes_backfilling_the_same_days_embed_each_text_once(tmp_path, tiny
     args = job_args(f"{s3_home}/lake", tiny_bert)
     nodes = [start_run("embed", args, barrier=f"{barrier}:2:stock_assets.news.cache_postgres:PostgresEmbeddingCache.claim",
                        **node_env(tmp_path, f"node{i}", database_url, s3_home, s3_endpoint)) for i in range(2)]
-    runs = [finish(node) for node in nodes]
+    runs = finish_all(nodes)
     assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
     # every text embedded exactly once across the nodes, and both nodes did part of the work
     assert sum(run.summary["embedded_now"] for run in runs) == distinct
@@ -139,7 +139,7 @@ def test_postgres_restarted_mid_run_the_nodes_retry_and_finish_with_nothing_lost
 
     restarter = threading.Thread(target=restart_when_work_is_under_way)
     restarter.start()
-    runs = [finish(node) for node in nodes]
+    runs = finish_all(nodes)
     restarter.join()
     assert restarted.is_set()
     assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]

@@ -44,5 +44,14 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> Run:
     return Run(process.returncode, summary, err[-4000:])
 
 
+def finish_all(processes: list[subprocess.Popen], timeout: float = 600) -> list[Run]:
+    """`finish` for processes that run at once: their pipes are drained together (one drained
+    after another would leave the other blocked on a full pipe, writing its log)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(processes)) as pool:
+        return list(pool.map(lambda p: finish(p, timeout), processes))
+
+
 def run_job(job: str, args: dict, kill: str | None = None, **env) -> Run:
     return finish(start_run(job, args, kill, **env))

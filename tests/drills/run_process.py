@@ -6,8 +6,9 @@ when told to, SIGKILLs itself at a chosen point or waits at a barrier first.
 DRILL_KILL="module:Owner.attr:WHEN:N[:MS]" - at the N-th call of that function: `before` it runs,
 `after` it returns, or `during` it (MS milliseconds after it starts, from a timer thread). The
 process dies as a pod does when its node fails: no finally block, no atexit, nothing flushed.
-DRILL_BARRIER="DIR:PARTIES:module:Owner.attr" - the first call of that function waits until
-PARTIES processes have reached it (each touches DIR/<pid>): runs that truly overlap.
+DRILL_BARRIER="DIR:PARTIES:module:Owner.attr[:SECONDS]" - the first call of that function waits
+until PARTIES processes have reached it (each touches DIR/<pid>; at most SECONDS, default 120):
+runs that truly overlap.
 The last stdout line is a JSON summary of the run.
 """
 
@@ -74,13 +75,13 @@ def install_kill(spec: str) -> None:
 
 
 def install_barrier(spec: str) -> None:
-    folder, parties, module, attr = spec.split(":")
-    folder, parties = Path(folder), int(parties)
+    folder, parties, module, attr, *timeout = spec.split(":")
+    folder, parties, timeout_s = Path(folder), int(parties), float(timeout[0]) if timeout else 120.0
 
     def hook(call, original, args, kwargs):
         if call == 1:
             (folder / str(os.getpid())).touch()
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + timeout_s
             while len(list(folder.iterdir())) < parties:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"barrier {folder}: {parties} processes did not arrive")

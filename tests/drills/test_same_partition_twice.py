@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from tests.drills.conftest import finish, start_run
+from tests.drills.conftest import finish_all, start_run
 
 pytestmark = pytest.mark.slow
 DAY = "2014-03-03"
@@ -23,7 +23,7 @@ def test_the_file_is_one_complete_result_and_the_event_log_has_both_runs(tmp_pat
     runs = {name: start_run("prices", {"lake": str(lake), "symbols": s, "partition": DAY}, barrier=barrier,
                             STOCK_HOME=tmp_path, DAGSTER_HOME=dagster_home)
             for name, s in symbols.items()}
-    done = {name: finish(process) for name, process in runs.items()}
+    done = dict(zip(runs, finish_all(list(runs.values()))))
     assert all(r.returncode == 0 for r in done.values()), "\n\n".join(f"run {n}: {r.stderr[-1500:]}" for n, r in done.items())
 
     stored = pd.read_parquet(lake / "raw_prices" / f"{DAY}.parquet")
