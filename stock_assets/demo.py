@@ -124,11 +124,9 @@ def main() -> None:
     parser.add_argument("--replay-sessions", type=int, default=int(os.environ.get("DEMO_REPLAY_SESSIONS", "20")),
                         help="the last sessions up to --end are replayed day by day after the first training")
     args = parser.parse_args()
-    from stock_assets.settings import exports, local_home
+    from stock_assets.settings import apply_exports
 
-    for key, value in exports().items():  # STOCK_HOME made absolute, DAGSTER_HOME beside it
-        os.environ[key] = os.environ.get(key) if key == "DAGSTER_HOME" and os.environ.get(key) else value
-    home = local_home()  # logs, the local Triton and the HF cache need a file system
+    home = apply_exports()  # STOCK_HOME made absolute, DAGSTER_HOME beside it; logs, the local Triton and the HF cache need a file system
     with log_to_file(home, "demo") as log:
         demo(args, home)
     say(f"Full log:    {log}")

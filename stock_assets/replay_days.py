@@ -195,11 +195,9 @@ def main() -> None:
     args = parser.parse_args()
     from stock_assets.demo import log_to_file, say, triton_server
 
-    from stock_assets.settings import exports, local_home
+    from stock_assets.settings import apply_exports
 
-    for key, value in exports().items():  # STOCK_HOME made absolute, DAGSTER_HOME beside it
-        os.environ[key] = os.environ.get(key) if key == "DAGSTER_HOME" and os.environ.get(key) else value
-    home = local_home()
+    home = apply_exports()  # STOCK_HOME made absolute, DAGSTER_HOME beside it
     with log_to_file(home, "replay-days") as log, triton_server(home) as url:
         say(f"==> replaying {args.sessions} sessions (retraining every {args.retrain_every}), Triton at {url}")
         say(run_replay(url, args.sessions, args.retrain_every, args.epochs, args.size, say))

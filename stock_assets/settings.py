@@ -108,6 +108,17 @@ def exports() -> dict[str, str]:
             "DAGSTER_HOME": str(local_home() / "dagster")}
 
 
+def apply_exports() -> Path:
+    """Put `exports()` into this process's environment (a DAGSTER_HOME already set is kept), for
+    the children it starts; returns the local home."""
+    import os
+
+    for key, value in exports().items():
+        if not (key == "DAGSTER_HOME" and os.environ.get(key)):
+            os.environ[key] = value
+    return local_home()
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["exports"]:
         import os
