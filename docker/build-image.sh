@@ -32,7 +32,7 @@ base_available() {
 
 debian_base() {
     if "$ENGINE" image inspect "$DEBIAN_BASE" >/dev/null 2>&1; then return; fi
-    command -v debootstrap >/dev/null || { echo "no base image: $IMAGE_BASE cannot be pulled and debootstrap is not installed" >&2; exit 1; }
+    command -v debootstrap >/dev/null || { echo "no base image: $IMAGE_BASE cannot be pulled and debootstrap is not installed (scripts/system-packages.sh image installs it)" >&2; exit 1; }
     local root
     root=$(mktemp -d)
     trap 'rm -rf "$root"' RETURN

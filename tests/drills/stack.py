@@ -1,5 +1,5 @@
 """The serving stack as production runs it, on loopback: a Chroma server over STOCK_HOME's
-collection, the local Triton, llama.cpp's server with SmolLM2 and the chatbot API as its own
+collection, the local Triton, the local LLM server (SmolLM2) and the chatbot API as its own
 uvicorn process. Each service is its own process group, so a drill can SIGKILL and restart it."""
 
 from __future__ import annotations

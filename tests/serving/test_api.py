@@ -202,14 +202,14 @@ def test_admin_reload_needs_the_token_and_picks_up_a_new_version(api):
 
 
 def test_chat_with_the_real_local_llm(api, monkeypatch):
-    """llama.cpp's OpenAI-compatible server with SmolLM2-135M (the CI stand-in for Ollama)."""
+    """SmolLM2-135M behind the local OpenAI-compatible server (the CI stand-in for Ollama)."""
     from stock_serving.local_llm import MODEL_ALIAS, command
 
     client, _, _ = api
     port = free_port()
     with running(command(port), cwd=REPO):
         base = f"http://127.0.0.1:{port}/v1"
-        wait_until(lambda: httpx.get(f"{base}/models", timeout=5).status_code == 200, 180, "llama.cpp server")
+        wait_until(lambda: httpx.get(f"{base}/models", timeout=5).status_code == 200, 180, "the local LLM server")
         llm = client.app.state.service.llm
         monkeypatch.setattr(llm, "base_url", base)
         monkeypatch.setattr(llm, "model", MODEL_ALIAS)
