@@ -77,6 +77,14 @@ dev: $(STAMP)
 	$(SETTINGS_ENV); mkdir -p "$$DAGSTER_HOME"; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
+# A backfill from the shell, as the UI launches it: through the running `make dev`, or a webserver
+# and daemon started for the duration on the same settings; follows it to the end (exit 1 names
+# a failed run). `make backfill ASSETS=raw_news,news_embeddings FROM=2014-01-01 TO=2014-01-31`
+backfill: $(STAMP)
+	@test -n "$(ASSETS)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill ASSETS=a,b FROM=YYYY-MM-DD TO=YYYY-MM-DD" >&2; exit 2; }
+	@$(SETTINGS_ENV); $(BIN)/python -m stock_assets.backfill --assets "$(ASSETS)" --from "$(FROM)" --to "$(TO)" \
+		--url "$${DAGSTER_URL:-http://127.0.0.1:$(DEV_PORT)}"
+
 # The whole platform end to end, offline: replay data when ../shared/data/replay exists (real,
 # 2014-2015), else synthetic; `make demo SOURCE=live` uses yfinance and Finnhub (FINNHUB_API_KEY).
 demo: $(STAMP) $(TRITON_STAMP)

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+from stock_assets.instance import ensure_local_instance
+
 REPO = Path(__file__).resolve().parents[1]
 CONSOLE = None  # the terminal, once everything else goes to the log file
 
@@ -103,16 +105,14 @@ def choose_embedder() -> str:
 def quiet() -> None:
     """Keep the console to what a user can act on: library beta/preview/tracer warnings and
     third-party log lines go (children too); every event stays in the Dagster event log. An
-    offline demo's instance gets a dagster.yaml (telemetry off) unless it has one."""
+    offline demo's instance gets the local dagster.yaml (stock_assets/instance.py) unless it has one."""
     import logging
     import warnings
 
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     logging.getLogger().setLevel(logging.ERROR)
-    config = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    ensure_local_instance(os.environ["DAGSTER_HOME"])
 
 
 def main() -> None:
@@ -240,7 +240,7 @@ def demo(args, home: Path) -> None:
 def triton_server(home: Path):
     import httpx
 
-    from stock_serving.processes import free_port, running, wait_until
+    from stock_assets.processes import free_port, running, wait_until
 
     port = free_port()
     python = REPO / ".venv-triton" / "bin" / "python"

@@ -91,7 +91,7 @@ def main() -> None:
     import uvicorn
 
     from stock_serving.local_llm import MODEL_ALIAS, gguf_path
-    from stock_serving.processes import default_signals
+    from stock_assets.processes import default_signals
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8081)

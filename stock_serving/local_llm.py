@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=os.environ.get("LLM_BACKEND", "transformers"))
     parser.add_argument("--max-tokens", type=int, default=128, help="cap on a completion's length (transformers backend)")
     args = parser.parse_args()
-    from stock_serving.processes import default_signals
+    from stock_assets.processes import default_signals
 
     default_signals()
     cmd = command(args.port, args.threads, args.backend, args.max_tokens)

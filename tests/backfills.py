@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from stock_serving.processes import free_port, running, wait_until
+from stock_assets.processes import free_port, running, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 # N runs at once; pools at 1 unless set (op granularity: a run starts, and its step waits for

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from stock_serving.processes import free_port, running, wait_until
+from stock_assets.processes import free_port, running, wait_until
 
 
 def postgres_bin(name: str) -> str:

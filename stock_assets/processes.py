@@ -34,9 +34,11 @@ def running(command: list[str], **popen):
 
 
 def start_group(command: list[str], **popen) -> subprocess.Popen:
-    """Start `command` as a server in its own process group (stoppable signals, output discarded)."""
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=default_signals, start_new_session=True, **popen)
+    """Start `command` as a server in its own process group (stoppable signals; output discarded
+    unless `stdout`/`stderr` are given)."""
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen(command, preexec_fn=default_signals, start_new_session=True, **popen)
 
 
 def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
