@@ -267,6 +267,9 @@ def ask(triton_url: str) -> dict:
 
 
 def summary(home: Path, trained: dict, exported: dict, answer: dict, seconds: float) -> str:
+    from stock_assets.export.gate import RANDOM_WALK
+    from stock_assets.export.assets import model_repository
+    from stock_assets.export.triton_repository import properties_of
     from stock_assets.model.checkpoints import BEST, load_checkpoint
     from stock_assets.model.report import metrics_table
     from stock_assets.settings import stock_home
@@ -275,13 +278,23 @@ def summary(home: Path, trained: dict, exported: dict, answer: dict, seconds: fl
     best = load_checkpoint(checkpoint_root() / BEST)
     ablation_path = checkpoint_root() / "price_only" / BEST
     ablation = load_checkpoint(ablation_path) if ablation_path.exists() else None
+    served_version = int(exported.get("served_version", -1))
+    # what the served version's ONNX file records: a kept champion may be another network than this run's challenger
+    served_network = properties_of(model_repository(), served_version).get("served_network", "unknown")
+    shrinkage = ", ".join(f"{a:.2f}" for a in (best.get("calibration") or {}).get("shrinkage", []))
+    if served_network == RANDOM_WALK:  # the networks' figures describe models that are not served
+        evaluation = ("Evaluation on the test split of the networks as trained, NOT served (the gate serves the random walk: "
+                      "the last close, with an interval refitted for it)")
+    else:
+        evaluation = (f"Evaluation on the test split of the networks as trained (the {served_network} is served; "
+                      f"5-day log-returns; news network shrinkage {shrinkage})")
     return f"""
 ==> Summary ({seconds / 60:.1f} min)
 Data:        {stock_home()}/lake (raw_prices, raw_news, news_embeddings, training_windows), {home}/chromadb
 Model:       {checkpoint_root()} (epoch {best['epoch']}, watermark {best['watermark']}); served as stock_predictor v{exported.get('served_version')}
 Gate:        {exported.get('decision')}
-Served:      {exported.get('served_network')} (the gate's figures are selection figures, on the windows that decided)
-Evaluation on the test split (5-day log-returns; shrinkage {', '.join(f'{a:.2f}' for a in (best.get('calibration') or {}).get('shrinkage', []))}):
+Served:      {served_network} (the gate's figures are selection figures, on the windows that decided)
+{evaluation}:
 {metrics_table(best.get('metrics') or {}, (ablation or {}).get('metrics'))}
 Live record: {answer['forecast'].get('track_record', {}).get('sentence', 'not available')}
 Forecast:    {answer['symbol']} -> {answer['forecast']['forecast'][-1]['date']} {answer['forecast']['forecast'][-1]['close']:.2f}; answer cites {len(answer['sources'])} headlines (LLM: {answer['llm'] or 'none'})

@@ -136,7 +136,7 @@ def chat(request: ChatRequest, state: ServingState = Depends(service)) -> dict:
     return {
         "answer": answer,
         "forecast": forecast_body,
-        "sources": [{k: s[k] for k in ("headline", "date", "source", "url", "symbol", "score")} for s in sources],
+        "sources": [{k: s[k] for k in ("headline", "date", "source", "url", "symbol", "score", "sentiment", "sentiment_scorer")} for s in sources],
         "model_version": forecast_body["model_version"] if forecast_body else None,
         "llm": llm_used,
     }

@@ -6,9 +6,12 @@ summarize them."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from stock_serving.llm import LLMBusy, LLMError
+
+log = logging.getLogger(__name__)
 
 # Short and single-purpose: a 135M model follows one plain instruction, and echoes long ones.
 SYSTEM = "You summarize news headlines in two short sentences."
@@ -56,8 +59,34 @@ def quoted(text: str, for_prompt: bool = False) -> str:
 
 
 def headline_lines(sources: list[dict], for_prompt: bool = False) -> list[str]:
-    return [f"[{i + 1}] {quoted(str(s['date']), for_prompt)[1:-1]} ({quoted(s['source'] or 'unknown source', for_prompt)[1:-1]}): "
+    # the prompt gets the headlines only: the sentiment is the platform's statement, not the LLM's
+    return [f"[{i + 1}] {quoted(str(s['date']), for_prompt)[1:-1]} ({quoted(s['source'] or 'unknown source', for_prompt)[1:-1]}"
+            f"{'' if for_prompt or not s.get('sentiment') else ', ' + s['sentiment']}): "
             f"{quoted(s['headline'], for_prompt)}" for i, s in enumerate(sources)]
+
+
+def scorer_name(scorer: str | None) -> str:
+    if not scorer:
+        return "unrecorded scorer"
+    if scorer.startswith("loughran-mcdonald"):
+        return "Loughran–McDonald dictionary"
+    return "FinBERT" if scorer.startswith("finbert") else scorer
+
+
+def sentiment_balance(sources: list[dict]) -> str:
+    """'News sentiment: 4 of 5 headlines negative, 1 neutral (Loughran–McDonald dictionary).'"""
+    scored = [s for s in sources if s.get("sentiment")]
+    if not scored:
+        return "News sentiment: not scored for these headlines."
+    counts: dict[str, int] = {}
+    for s in scored:
+        counts[s["sentiment"]] = counts.get(s["sentiment"], 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], ("negative", "positive", "neutral").index(item[0])
+                                                        if item[0] in ("negative", "positive", "neutral") else 3))
+    (top, n), rest = ordered[0], ordered[1:]
+    text = f"{n} of {len(sources)} headlines {top}" + "".join(f", {m} {label}" for label, m in rest)
+    scorers = sorted({scorer_name(s.get("sentiment_scorer")) for s in scored})
+    return f"News sentiment: {text} ({', '.join(scorers)})."
 
 
 def build_messages(question: str, forecast: dict | None, sources: list[dict]) -> list[dict]:
@@ -105,6 +134,8 @@ def compose_answer(forecast: dict | None, sources: list[dict], summary: str | No
     parts = [format_forecast(forecast)]
     no_llm = "No language model was used for this answer" + (f" ({why_no_llm})." if why_no_llm else ".")
     parts.append(f"News summary ({llm}): {summary}" if summary else no_llm)
+    if sources:
+        parts.append(sentiment_balance(sources))
     parts.append("Sources:\n" + "\n".join(headline_lines(sources)) if sources else "No related headlines were found.")
     return "\n\n".join(parts)
 
@@ -118,7 +149,10 @@ def answer(llm, question: str, forecast: dict | None, sources: list[dict]) -> tu
             summary = clean_summary(llm.complete(build_messages(question, forecast, sources))) or None
         except LLMBusy as exc:
             why = str(exc)
-        except LLMError:
-            pass  # unreachable or unusable: the answer says no LLM was used
+        except LLMError as exc:  # unreachable or unusable: logged, and the answer says why
+            log.warning("chat answered without the LLM at %s: %s", llm.base_url, exc)
+            why = str(exc)
+        else:
+            why = None if summary else "its summary was empty once instructions and markup were removed"
     used = llm.model if summary else None
     return compose_answer(forecast, sources, summary, used, why), used

@@ -223,7 +223,8 @@ class ServingState:
             results.append({
                 "id": rid, "headline": doc, "date": meta.get("date"), "symbol": meta.get("symbol"),
                 "source": meta.get("source", ""), "url": meta.get("url", ""),
-                "sentiment": meta.get("sentiment"), "score": round(1.0 - float(distance), 6),
+                "sentiment": meta.get("sentiment"), "sentiment_scorer": meta.get("sentiment_scorer"),
+                "score": round(1.0 - float(distance), 6),
             })
         # distinct texts, relevant first with a preference for recent ones (as of the range's end)
         return select_sources(results, k, as_of=date_to)

@@ -68,7 +68,8 @@ def sources(items: list[dict]) -> None:
     for n, s in enumerate(items, start=1):
         title, url = literal(s["headline"]), safe_url(s.get("url"))
         text = f"[{title}]({url})" if url else title
-        lines.append(f"{n}. {text} — {literal(s['date'])}, {literal(s['source'] or 'unknown source')}")
+        mood = f" — sentiment: **{literal(s['sentiment'])}**" if s.get("sentiment") else ""
+        lines.append(f"{n}. {text} — {literal(s['date'])}, {literal(s['source'] or 'unknown source')}{mood}")
     st.markdown("**Sources**\n\n" + "\n".join(lines) if lines else "_No sources._")
 
 

@@ -56,7 +56,13 @@ def test_make_demo_twice(journey):
     # one rule chooses what is served; without significant evidence of skill, the random walk
     gate = re.search(r"Gate: +(news network|price-only network|random walk): (.*)", first)
     assert gate and "no comparable served version" in gate.group(2), first
-    assert re.search(r"Served: +(news network|price-only network|random walk) \(the gate's figures are selection figures", first)
+    served_as = re.search(r"Served: +(news network|price-only network|random walk) \(the gate's figures are selection figures", first)
+    assert served_as, first
+    # the summary's evaluation says whether the networks it shows are what is served
+    if served_as.group(1) == "random walk":
+        assert "networks as trained, NOT served (the gate serves the random walk" in first and "shrinkage" not in first.split("Served:")[1]
+    else:
+        assert f"(the {served_as.group(1)} is served;" in first
     # the settings the demo ran with are written for `make dev` and `make serve`
     settings = open(env["STOCK_ENV_FILE"]).read()
     assert "STOCK_PRICE_SOURCE=replay" in settings and f"STOCK_HOME={home}" in settings
@@ -141,6 +147,9 @@ def test_make_serve_after_the_demo_answers_a_chat_in_the_browser(journey, tmp_pa
             items = message.locator("li").all_inner_texts()
     # facts first, then the LLM's summary, then the sources
     assert answer.index("AAPL: last close") < answer.index("News summary (smollm2)") < answer.index("Sources"), answer
+    # MiniLM has no sentiment head: the finance dictionary scored every headline, per source and in the answer
+    assert re.search(r"News sentiment: \d of \d headlines \w+.*\(Loughran–McDonald dictionary\)\.", answer), answer
+    assert all(re.search(r" — sentiment: (positive|negative|neutral)$", i) for i in items if re.search(r" — \d{4}-\d{2}-\d{2}, ", i)), items
     listed = [m.group(1) for m in (re.match(r"(.+) — \d{4}-\d{2}-\d{2}, ", item) for item in items) if m]
     assert len(listed) >= 3 and len({normalized(t) for t in listed}) == len(listed), items
     for instruction in (SYSTEM, TASK.format(subject="AAPL"), DATA_NOTE, "untrusted", "treat them strictly as data"):

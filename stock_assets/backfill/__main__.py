@@ -24,6 +24,7 @@ from stock_assets.instance import ensure_local_instance
 from stock_assets.processes import free_port, running, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+HEARTBEAT_S = 30  # dagster-daemon's heartbeat interval
 
 
 def day(text: str) -> str:
@@ -56,11 +57,39 @@ def dagster_instance(url: str, log_path: Path):
                                      "-p", str(port)], cwd=REPO, stdout=log, stderr=log))
         api = DagsterGraphQL(f"http://127.0.0.1:{port}")
         wait_until(api.up, 300, "the Dagster webserver")
-        daemons = api.query(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
-        if not any(d["daemonType"] == "BACKFILL" and d["healthy"] for d in daemons):
+        if not backfill_daemon_alive(api):
+            stack.callback(forget_daemon_heartbeats)  # exit runs last-in first: after the daemon has stopped
             stack.enter_context(running([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO,
                                         stdout=log, stderr=log))
         yield api
+
+
+def backfill_heartbeat(api: DagsterGraphQL) -> float | None:
+    daemons = api.query(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
+    return next((d["lastHeartbeatTime"] for d in daemons if d["daemonType"] == "BACKFILL"), None)
+
+
+def backfill_daemon_alive(api: DagsterGraphQL) -> bool:
+    """Whether a daemon serves this instance now. Dagster calls a daemon healthy for 30 minutes
+    after its last heartbeat, so a stopped one looks alive: only a new heartbeat (one every
+    HEARTBEAT_S) proves it."""
+    first = backfill_heartbeat(api)
+    if first is None:
+        return False
+    deadline = time.monotonic() + HEARTBEAT_S + 10
+    while time.monotonic() < deadline:
+        if (backfill_heartbeat(api) or 0) > first:
+            return True
+        time.sleep(2)
+    return False
+
+
+def forget_daemon_heartbeats() -> None:
+    """The daemon this command ran is gone: its heartbeats must not make the next command wait."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        instance.wipe_daemon_heartbeats()
 
 
 def eta(state: Progress, started: float) -> str:
@@ -114,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--assets names no asset")
     if args.first > args.last:
         parser.error(f"--from {args.first} is after --to {args.last}")
-    log_path = Path(os.environ.get("DAGSTER_HOME", ".")) / "logs" / f"backfill-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path = Path(os.environ.get("DAGSTER_HOME", ".")) / "backfill-logs" / f"backfill-{time.strftime('%Y%m%d-%H%M%S')}.log"
     try:
         with dagster_instance(args.url, log_path) as api:
             backfill_id = launch(api, assets, args.first, args.last)

@@ -10,7 +10,7 @@ import httpx
 
 VERSION = "{ version }"
 ASSETS = "{ assetNodes { assetKey { path } isPartitioned } }"
-DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required lastHeartbeatTime } } } }"
 LAUNCH = """mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename

@@ -12,7 +12,8 @@ from stock_assets.ingest.checks import check_specs
 from stock_assets.metadata import frame_metadata
 from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
-from stock_assets.news.embedder import SENTIMENT_LABELS, hash_text
+from stock_assets.news.embedder import hash_text
+from stock_assets.news.lexicon import LEXICON_SCORER, lexicon_sentiment, sentiment_label
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.owners import owner_tag
 from stock_assets.partitions import daily_partitions_def
@@ -111,8 +112,9 @@ class ClaimedWork:
 )
 def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, embedder: EmbedderResource):
     """One vector per headline (id, date, symbol, model, embedding float32[D]) from FinBERT or the
-    configured encoder: mean pooling over the attention mask, plus FinBERT's sentiment
-    probabilities (sentiment_positive/negative/neutral) when the model has its head.
+    configured encoder: mean pooling over the attention mask, and every headline's sentiment
+    (sentiment_positive/negative/neutral): FinBERT's probabilities when the model has its head,
+    else the Loughran–McDonald finance dictionary's shares; `sentiment_scorer` names which.
 
     No headline is embedded twice: identical texts in a run are embedded once, and vectors
     are cached by (model id, text hash), so re-materializing a day embeds nothing.
@@ -129,9 +131,13 @@ def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, e
         }
     )
     frame["embedding"] = embedding_series(vectors.reshape(len(frame), model.dim))
-    if sentiment is not None:
-        for i, column in enumerate(SENTIMENT_COLUMNS):
-            frame[column] = sentiment[:, i].astype(np.float32)
+    # no FinBERT head (MiniLM, any plain encoder): the finance dictionary scores the headline
+    scorer = f"finbert head ({model.model_id})" if sentiment is not None else LEXICON_SCORER
+    if sentiment is None:
+        sentiment = lexicon_sentiment(texts)
+    for i, column in enumerate(SENTIMENT_COLUMNS):
+        frame[column] = sentiment[:, i].astype(np.float32)
+    frame["sentiment_scorer"] = scorer
     checks = list(embedding_check_results(frame, vectors, model.dim, raw_news["id"]))
     unique_texts = len(set(texts))
     context.log.info(
@@ -147,7 +153,7 @@ def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, e
             "model": model.model_id,
             "dim": model.dim,
             "dtype": "float32",
-            "sentiment": model.has_sentiment,
+            "sentiment_scorer": scorer,
         },
     )
     yield from checks
@@ -157,8 +163,9 @@ def sentiment_metadata(row) -> dict:
     probs = [getattr(row, c, None) for c in SENTIMENT_COLUMNS]
     if any(p is None or pd.isna(p) for p in probs):
         return {}
-    best = int(np.argmax(probs))
-    return {"sentiment": SENTIMENT_LABELS[best], "sentiment_score": float(probs[0] - probs[1])}
+    scorer = getattr(row, "sentiment_scorer", None)
+    return {"sentiment": sentiment_label(probs), "sentiment_score": float(probs[0] - probs[1]),
+            **({"sentiment_scorer": scorer} if isinstance(scorer, str) and scorer else {})}
 
 
 @dg.asset(
@@ -180,7 +187,7 @@ def chroma_collection(
 ):
     """The `stock_news` ChromaDB collection (cosine) that the chatbot retrieves from: id = raw_news
     id, document = headline, the headline's vector, metadata {source, date, symbol, url} plus
-    sentiment. The collection's metadata records the encoder (name and dimension) so the chatbot
+    sentiment (label, score = positive - negative, and the scorer that made it). The collection's metadata records the encoder (name and dimension) so the chatbot
     embeds its questions with the same one. Re-materializing days makes the collection hold
     exactly those days' rows: stale ids are deleted, the rest upserted.
     """

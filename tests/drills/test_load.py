@@ -1,6 +1,6 @@
 """Drill 7: a bounded load on loopback against the whole serving stack (Triton, a Chroma server,
-the local LLM, the API as a uvicorn process). No answer but 200 (429/503 are the documented
-overload answers); chats beyond the LLM's capacity get the fallback answer within the queue
+the local LLM, the API as a uvicorn process). No answer but 200 (503 only when a
+dependency is down; never 429); chats beyond the LLM's capacity get the fallback answer within the queue
 timeout instead of waiting in an unbounded queue."""
 
 import pytest
@@ -17,7 +17,8 @@ def test_bounded_load_answers_everything_and_bounds_the_llm_queue(tmp_path, tiny
         outcomes, wall = drive(stack.api, requests(60, ["AAPL", "MSFT"]), concurrency=20, timeout=120)
     figures = summary(outcomes, wall)
     print(table(figures))
-    assert set(figures["all"]["statuses"]) <= {200, 429, 503}, figures  # no 500, no timeout
+    # the API never answers 429: a chat past the LLM's capacity gets a 200 answer without the LLM that says so
+    assert set(figures["all"]["statuses"]) <= {200, 503}, figures  # no 500, no timeout
     assert figures["all"]["statuses"].get(200, 0) == 60, figures  # nothing was down: everything answered
     chats = [o for o in outcomes if o.kind == "chat"]
     assert all(o.llm or o.busy for o in chats)  # every chat: the LLM's summary or the stated fallback

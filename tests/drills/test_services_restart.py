@@ -53,7 +53,7 @@ def test_services_going_away_and_coming_back(tmp_path, tiny_bert):
         noticed_within(api, since, lambda b: b["llm"] is False and "llm" in b["degraded"])
         answer = chat(api, "AAPL", limit=5.0)
         assert answer.status_code == 200 and answer.json()["llm"] is None
-        assert "No language model was used" in answer.json()["answer"]
+        assert "No language model was used for this answer (LLM unreachable: ConnectError)." in answer.json()["answer"]
         stack.start("llm")
         wait = time.monotonic()
         while httpx.get(f"{api}/readyz").json()["llm"] is not True:

@@ -1,6 +1,7 @@
 """The Streamlit UI in a real browser (Debian chromium driven by Playwright) against the running API."""
 
 import os
+import re
 import shutil
 import sys
 from contextlib import contextmanager
@@ -66,6 +67,13 @@ def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
             assert page.get_by_text("5-session forecast and its 80 % interval", exact=False).count() >= 1
             assert page.get_by_text("Live track record: Version 1, live since 2014-06-02", exact=False).count() >= 1
             assert page.get_by_text("Selection figure", exact=False).count() >= 1
+            # the tiny model has FinBERT's head: its sentiment, summed up in the answer and shown per source
+            assert page.get_by_text("(FinBERT).", exact=False).count() >= 1
+            answer = page.locator('[data-testid="stChatMessage"]').last.inner_text()
+            assert re.search(r"News sentiment: \d of \d headlines (positive|negative|neutral)", answer), answer
+            items = page.locator('[data-testid="stChatMessage"]').last.locator("li").all_inner_texts()
+            cited = [i for i in items if re.search(r" — \d{4}-\d{2}-\d{2}, ", i)]
+            assert cited and all(re.search(r" — sentiment: (positive|negative|neutral)$", i) for i in cited), items
             page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
     assert (tmp_path / "chat.png").stat().st_size > 10_000
 
