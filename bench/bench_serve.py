@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from stock_assets.export.onnx_export import OUTPUTS, export_onnx, onnx_session, random_batch  # noqa: E402
 from stock_assets.export.triton_repository import publish  # noqa: E402
 from stock_assets.model.network import build_model  # noqa: E402
-from stock_serving.triton_client import TritonForecaster  # noqa: E402
+from stock_assets.export.triton_client import TritonForecaster  # noqa: E402
 from tests.servers import free_port, running, wait_until  # noqa: E402
 
 

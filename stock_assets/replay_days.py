@@ -13,7 +13,6 @@ import argparse
 import os
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 DAILY = ["raw_prices", "raw_news", "news_embeddings", "chroma_collection", "training_windows", "served_forecasts", "forecast_scores"]
 TRAIN = ["model_checkpoint", "onnx_model"]
@@ -193,7 +192,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=int(os.environ.get("DEMO_EPOCHS", "3")))
     parser.add_argument("--size", default=os.environ.get("DEMO_MODEL_SIZE", "small"))
     args = parser.parse_args()
-    from stock_assets.demo import log_to_file, say, triton_server
+    from stock_assets.console_log import log_to_file, say
+    from stock_assets.launch_serving import triton_server
 
     from stock_assets.settings import apply_exports
 

@@ -25,7 +25,7 @@ from stock_serving.llm import ChatLLM
 from stock_serving.retrieval import OVERFETCH, select_sources
 from stock_assets.track.calibration import scaled_quantiles
 from stock_serving.track_record import interval_scales_on, live_record, record_signature
-from stock_serving.triton_client import TritonForecaster
+from stock_assets.export.triton_client import TritonForecaster
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def test_make_demo_twice(journey):
     assert "DEMO OK" in first and "served as stock_predictor v1" in first
     for step in ("1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"):
         assert f"==> {step}" in first
-    assert "| random walk |" in first and "| drift |" in first and "answer cites 3 headlines" in first
+    assert "| random walk |" in first and "| drift |" in first and re.search(r"answer cites [1-5] headlines", first)
     # the full Dagster output is in a log file, named at the end
     log = re.search(r"Full log:\s+(\S+)", first)
     assert log and os.path.getsize(log.group(1)) > 10_000, first[-2000:]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +20,16 @@ from stock_assets.settings import stock_home
 
 class DeployError(RuntimeError):
     """A deployment did not take effect; the previous version keeps serving."""
+
+
+def sync_local_repository(production, local: Path) -> list[int]:
+    """Mirror the production repository into the local Triton's Python-backend one, through
+    serving's own command (the code location does not import the serving package)."""
+    done = subprocess.run([sys.executable, "-m", "stock_serving.triton_local.repository", str(production), str(local)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    if done.returncode != 0:
+        raise DeployError(f"syncing the local Triton repository failed: {done.stderr.strip()[-1000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class TritonDeployer(dg.ConfigurableResource):
@@ -43,9 +56,7 @@ class TritonDeployer(dg.ConfigurableResource):
         if reason:
             raise DeployError(f"cannot deploy {MODEL_NAME} v{version}: {reason}")
         if self.local_repository:
-            from stock_serving.triton_local.repository import sync
-
-            synced = sync(stock_home() / "models", Path(self.local_repository))
+            synced = sync_local_repository(stock_home() / "models", Path(self.local_repository))
             if version not in synced:
                 raise DeployError(f"version {version} is not in the model repository (has {synced})")
         base = self.url.rstrip("/")

@@ -7,15 +7,22 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from stock_assets.news.embedder import TextEmbedder
-
 log = logging.getLogger(__name__)
+
+
+class TextEmbedder(Protocol):
+    """What export needs of stock_assets.news.embedder.TextEmbedder (which imports this module:
+    described here, not imported, so the two modules do not import each other)."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    has_sentiment: bool
+    device: torch.device
 
 
 class PooledEncoder(torch.nn.Module):

@@ -18,7 +18,7 @@ class ServedModelResource(dg.ConfigurableResource):
     triton_url: str = "http://127.0.0.1:8000"
 
     def forecast(self, home, version: int, price: np.ndarray, news: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-        from stock_serving.triton_client import TritonForecaster
+        from stock_assets.export.triton_client import TritonForecaster
 
         triton = TritonForecaster(self.triton_url)
         if triton.version_ready(version):

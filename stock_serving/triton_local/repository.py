@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -66,5 +67,28 @@ def sync_from_settings() -> list[int]:
     return sync(models, local_home() / "triton_local" / "repository")
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m stock_serving.triton_local.repository [PRODUCTION_MODELS LOCAL_REPOSITORY]`: the
+    settings' folders when none are given. The Dagster deployer launches this (stock_assets never
+    imports stock_serving); the last line is the versions, as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("production", nargs="?", help="the production models folder (holds stock_predictor/)")
+    parser.add_argument("local", nargs="?", help="the local Python-backend repository to fill")
+    args = parser.parse_args(argv)
+    if bool(args.production) != bool(args.local):
+        parser.error("give both PRODUCTION_MODELS and LOCAL_REPOSITORY, or neither")
+    if args.production:
+        from stock_assets.settings import as_upath  # an object store, with this deployment's storage options
+
+        versions = sync(as_upath(args.production), Path(args.local))
+    else:
+        versions = sync_from_settings()
+    print(f"local Triton repository holds versions {versions}", file=sys.stderr)
+    print(json.dumps(versions))
+
+
 if __name__ == "__main__":
-    print(f"local Triton repository holds versions {sync_from_settings()}")
+    main()

@@ -21,7 +21,7 @@ from stock_assets.track.assets import served_forecasts
 from stock_assets.track.forecasts import day_inputs
 from stock_assets.track.resources import ServedModelResource
 from stock_assets.training.assets import panel_root
-from stock_serving.triton_client import TritonForecaster
+from stock_assets.export.triton_client import TritonForecaster
 from tests.conftest import REPO
 from tests.export.test_onnx_model import save_best, trained_home, worse_model  # noqa: F401 - fixture
 from tests.servers import free_port, running, wait_until
