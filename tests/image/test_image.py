@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from stock_assets.ingest.assets import raw_news, raw_prices
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, weights_finite
 from stock_assets.news.assets import news_embeddings
+from stock_assets.news.columns import embedding_matrix
 from stock_assets.news.resources import EmbedderResource
 from stock_assets.training.assets import TrainingConfig, training_args
 from stock_assets.training.kubeflow import KubeflowTrainJobLauncher
@@ -103,34 +105,45 @@ def test_code_location_from_the_helm_values_answers_its_health_check(image, valu
 
 @pytest.fixture(scope="module")
 def run_pod_home(image, values, cluster_objects, tmp_path_factory, replay_dir):
-    """Half a year of prices, news and embeddings written beforehand (here, not in the image:
-    `--partition-range` takes single-run assets only), then, each a `dagster asset materialize`
-    in a container with the run launcher's pod settings: raw_prices + raw_news for two more
-    days, and training_windows."""
+    """Half a year of prices, news and embeddings written beforehand (here: the test's own
+    setup), then, each a `dagster asset materialize` in a container with the run launcher's pod
+    settings: raw_prices + raw_news + news_embeddings for two more days — the image's
+    transformers, onnxruntime, packaged MiniLM and finance dictionary embed and score those
+    days' headlines — and training_windows."""
     home = volume_dir(tmp_path_factory, "pvc")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STOCK_HOME", str(home))
         resources = lake_resources(home / "lake", price={"symbols": SYMBOLS.split(",")}, news={"symbols": SYMBOLS.split(",")})
         resources["embedder"] = EmbedderResource(model="minilm")
         assert materialize_range([raw_prices, raw_news, news_embeddings], resources, FIRST_DAY, LAST_DAY).success
-    for folder in [home, *(p for p in home.rglob("*") if p.is_dir())]:
-        os.chown(folder, UID, UID)  # what fsGroup does for the pod; the files stay root's
+    for path in [home, *home.rglob("*")]:
+        # what fsGroup does for the pod: the volume's group is the pod's, with group write
+        # (the embedding cache written here is updated in the container); the owner stays root
+        os.chown(path, UID if path.is_dir() else -1, UID)
+        path.chmod(path.stat().st_mode | 0o060)
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     volumes = {**pvc_mounts(launcher, {"stock-home": home}), replay_dir: f"{REPLAY_MOUNT}:ro"}
     # Half a year holds fewer sessions than the default validation + test periods (63 + 93).
     env = {**helm_env(launcher, cluster_objects), **replay_env(), "STOCK_VALIDATION_SESSIONS": "20", "STOCK_TEST_SESSIONS": "20"}
     materialize = ["dagster", "asset", "materialize", "-m", "stock_assets.definitions", "--select"]
     for day in RUN_DAYS:
-        run(image, None, [*materialize, "raw_prices,raw_news", "--partition", day], env, volumes, timeout=600)
+        run(image, None, [*materialize, "raw_prices,raw_news,news_embeddings", "--partition", day], env, volumes, timeout=600)
     run(image, None, [*materialize, "training_windows"], env, volumes, timeout=600)
     return home
 
 
 def test_a_run_materializes_partitions_on_the_volume_as_the_image_user(run_pod_home):
-    for asset in ("raw_prices", "raw_news"):
+    for asset in ("raw_prices", "raw_news", "news_embeddings"):
         written = [f for f in files_under(run_pod_home / "lake" / asset) if any(day in str(f) for day in RUN_DAYS)]
         assert len(written) == len(RUN_DAYS), asset
         assert {f.stat().st_uid for f in written} == {UID}, asset
+    # the headlines embedded in the container: one 384-d MiniLM vector and a dictionary sentiment each
+    for day in RUN_DAYS:
+        news = pd.read_parquet(run_pod_home / "lake" / "raw_news" / f"{day}.parquet")
+        embedded = pd.read_parquet(run_pod_home / "lake" / "news_embeddings" / f"{day}.parquet")
+        assert len(news) > 0 and sorted(embedded["id"]) == sorted(news["id"]), day
+        assert embedded["model"].iloc[0].startswith("minilm@") and embedding_matrix(embedded["embedding"]).shape[1] == 384
+        assert embedded["sentiment_scorer"].str.startswith("loughran-mcdonald").all()
     panel = files_under(run_pod_home / "lake" / "training_windows")
     assert panel and {f.stat().st_uid for f in panel} == {UID}
 
