@@ -28,6 +28,7 @@ from stock_serving.track_record import interval_scales_on, live_record, record_s
 from stock_assets.export.triton_client import TritonForecaster
 
 log = logging.getLogger(__name__)
+MAX_FETCH = 1600  # nearest neighbours looked at, at most, for one search
 
 
 @dataclass(frozen=True)
@@ -213,18 +214,23 @@ class ServingState:
             raise NotReady(f"news search is unavailable: {self.embedder_error}")
         store = self.vector_store()
         vector = self.embedder.embed([query]).vectors[0]
+        fetch = min(k * OVERFETCH, MAX_FETCH)
+        while True:
+            results = self._nearest(store, vector, fetch, where)
+            # distinct texts with content, relevant first with a preference for recent ones (as of
+            # the range's end); when boilerplate and repeats fill the nearest, look further out
+            picked = select_sources(results, k, as_of=date_to)
+            if len(picked) >= k or len(results) < fetch or fetch >= MAX_FETCH:
+                return picked
+            fetch = min(fetch * 4, MAX_FETCH)
+
+    def _nearest(self, store, vector, fetch: int, where: dict | None) -> list[dict]:
         try:
-            hits = store.query(vector, k=min(k * OVERFETCH, 400), where=where)
+            hits = store.query(vector, k=fetch, where=where)
         except Exception as exc:  # noqa: BLE001 - the server went away: 503 now, reconnect on the next request
             self.store = None
             raise NotReady(f"news search is unavailable: the vector store failed ({type(exc).__name__}: {str(exc)[:200]})") from exc
-        results = []
-        for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0]):
-            results.append({
-                "id": rid, "headline": doc, "date": meta.get("date"), "symbol": meta.get("symbol"),
-                "source": meta.get("source", ""), "url": meta.get("url", ""),
-                "sentiment": meta.get("sentiment"), "sentiment_scorer": meta.get("sentiment_scorer"),
-                "score": round(1.0 - float(distance), 6),
-            })
-        # distinct texts, relevant first with a preference for recent ones (as of the range's end)
-        return select_sources(results, k, as_of=date_to)
+        return [{"id": rid, "headline": doc, "date": meta.get("date"), "symbol": meta.get("symbol"),
+                 "source": meta.get("source", ""), "url": meta.get("url", ""), "sentiment": meta.get("sentiment"),
+                 "sentiment_scorer": meta.get("sentiment_scorer"), "score": round(1.0 - float(distance), 6)}
+                for rid, doc, meta, distance in zip(hits["ids"][0], hits["documents"][0], hits["metadatas"][0], hits["distances"][0])]

@@ -8,6 +8,9 @@ never half of one: the atomicity a temp file and a rename give on a file system.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import uuid
 from pathlib import Path
 
 from upath import UPath
@@ -40,10 +43,29 @@ def read_bytes(path: UPath) -> io.BytesIO:
 
 def local_copy(folder: UPath, cache_name: str) -> Path:
     """A local copy of the immutable remote `folder` (a panel version) under STOCK_LOCAL_HOME's
-    cache, downloaded once: numpy maps the news vectors from a local file."""
+    cache, downloaded once: numpy maps the news vectors from a local file. Processes that ask at
+    once (the DDP ranks) each download into a staging folder and rename it into place: the first
+    wins, the others use its copy; nobody ever reads a file another process is writing."""
     target = local_home() / "cache" / cache_name / folder.name
     if (target / ".complete").exists():
         return target
+    staging = target.parent / f".{folder.name}.{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    for item in folder.iterdir():
+        if not item.is_dir():
+            with item.open("rb") as source, open(staging / item.name, "wb") as handle:
+                while chunk := source.read(1 << 24):
+                    handle.write(chunk)
+    (staging / ".complete").touch()
+    try:
+        os.rename(staging, target)
+    except OSError:  # already there: another process's complete copy, or a crashed one's partial copy
+        if not (target / ".complete").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(staging, target)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
     target.mkdir(parents=True, exist_ok=True)
     for item in folder.iterdir():
         if not item.is_dir():

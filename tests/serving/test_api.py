@@ -217,8 +217,9 @@ def test_chat_with_the_real_local_llm(api, monkeypatch):
         assert body["llm"] == MODEL_ALIAS, body["answer"]
         answer = body["answer"]
         assert "No language model was used" not in answer
-        facts, summary, sources = answer.split("\n\n")
+        facts, summary, balance, sources = answer.split("\n\n")
         assert facts.startswith("MSFT: last close") and summary.startswith(f"News summary ({MODEL_ALIAS}): ")
+        assert balance.startswith("News sentiment: ") and balance.endswith("(FinBERT).")
         assert sources.startswith("Sources:\n[1] ")
         # the real 135M model's answer carries none of the prompt's instruction sentences
         for instruction in (SYSTEM, TASK.format(subject="MSFT"), "untrusted", "<news_data>"):

@@ -83,13 +83,15 @@ def test_headlines_carrying_markup_show_as_written_in_the_browser(tmp_path, tiny
     the page shows their text; no link, image, script, bold or dialog comes out of them."""
     from stock_assets.news.embedder import TextEmbedder
     from stock_assets.news.vector_store import NewsVectorStore, chroma_client
+    from stock_serving.retrieval import is_boilerplate
     from tests.serving.test_injection import INJECTIONS
 
     # news for MSFT only: the injected headlines are then the only AAPL ones, so the chat cites all
     # of them whatever the approximate nearest-neighbour search returns among thousands of others
     with serving_home(tmp_path / "home", tiny_bert, news={"symbols": ["MSFT"]}) as (_, home):
         store = NewsVectorStore(chroma_client(path=home / "chromadb"))
-        shown = INJECTIONS[:5]  # the chat cites 5 sources: these
+        shown = INJECTIONS[:5]  # the chat cites 5 sources: these (each has content: none is dropped as boilerplate)
+        assert not any(is_boilerplate(h, "AAPL") for h in shown)
         question = "What does the news say about AAPL?"
         vector = TextEmbedder(str(tiny_bert)).embed([question]).vectors[0]
         store.collection.upsert(ids=[f"injection-{i}" for i in range(len(shown))], embeddings=[vector] * len(shown), documents=shown,
