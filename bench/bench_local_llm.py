@@ -94,9 +94,13 @@ def serve(backend: str, target: Path) -> dict:
     return {"start_to_first_answer_s": first_answer, "first_completion_s": first_s, "tokens_per_s": statistics.median(rates)}
 
 
+def user_env() -> dict:
+    """This environment without the platform's settings: a user's shell, as the journey test has it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_", "TRITON_", "API_"))}
+
+
 def make_serve_to_first_llm_answer(demo_env: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_", "TRITON_", "API_"))}
-    env["STOCK_ENV_FILE"] = str(demo_env)
+    env = {**user_env(), "STOCK_ENV_FILE": str(demo_env)}
     api, ui, llm = free_port(), free_port(), free_port()
     started = time.perf_counter()
     with running(["make", "--no-print-directory", "serve", f"API_PORT={api}", f"UI_PORT={ui}", f"LLM_PORT={llm}"],
@@ -113,7 +117,7 @@ def make_serve_to_first_llm_answer(demo_env: Path) -> float:
 
 
 def demo_settings(tmp: Path) -> Path:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOCK_", "DAGSTER_HOME", "LLM_", "TRITON_", "API_"))}
+    env = user_env()
     env.update(STOCK_ENV_FILE=str(tmp / "settings.env"), STOCK_HOME=str(tmp / "home"), DEMO_START="2015-06-01",
                DEMO_EPOCHS="2", STOCK_VALIDATION_SESSIONS="20", STOCK_TEST_SESSIONS="40", DEMO_REPLAY_SESSIONS="0")
     subprocess.run(["make", "--no-print-directory", "demo"], cwd=REPO, env=env, check=True, capture_output=True)

@@ -66,11 +66,3 @@ def local_copy(folder: UPath, cache_name: str) -> Path:
         else:
             shutil.rmtree(staging, ignore_errors=True)
     return target
-    target.mkdir(parents=True, exist_ok=True)
-    for item in folder.iterdir():
-        if not item.is_dir():
-            with item.open("rb") as source, open(target / item.name, "wb") as handle:
-                while chunk := source.read(1 << 24):
-                    handle.write(chunk)
-    (target / ".complete").touch()
-    return target

@@ -14,19 +14,12 @@ import httpx
 import psycopg
 import pytest
 
+from stock_assets.backfill.graphql import LAUNCH
 from tests.conftest import REPLAY_DIR, REPO
 from tests.servers import free_port, running, wait_until
 
 pytestmark = pytest.mark.slow
 FIRST, LAST = "2014-03-03", "2014-03-12"
-LAUNCH = """mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on UnauthorizedError { message }
-  }
-}"""
 STATUS = """query Status($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status numPartitions } }
 }"""
