@@ -51,7 +51,7 @@ def main() -> None:
     print(f"# {args.image} on {platform.machine()}, {os.cpu_count()} cores ({cpu_flags()})")
     print(f"image size {size / 1e6:.0f} MB uncompressed, {len(gzip.stdout) / 1e6:.0f} MB gzip -1 (what a node pulls, roughly)")
     site = "/opt/venv/lib/python3.11/site-packages"
-    print(sh(args.image, f"du -sm /opt/venv /usr | sort -rn"), end="")
+    print(sh(args.image, "du -sm /opt/venv /usr | sort -rn"), end="")
     print("largest packages (MB):")
     print(sh(args.image, f"cd {site} && du -sm * | sort -rn | head -12"), end="")
     print("bytecode (MB):", sh(args.image, f"du -smc $(find {site} -name __pycache__ -prune) | tail -1").split()[0])

@@ -44,8 +44,9 @@ warnings.filterwarnings("ignore")
 from served_walk_forward import decisions_report, fold_keys, fold_splits, recalibrated, record, simulate  # noqa: E402
 
 
-def prepare(symbols: list[str], embedder: str) -> dict:
-    """Ingest, embed and build the panel through the real assets; returns timings."""
+def prepare(symbols: list[str], embedder: str, ingest: bool = True) -> dict:
+    """Ingest, embed (unless `ingest` is False: the stored partitions stay) and build the panel
+    through the real assets; returns timings."""
     import dagster as dg
 
     from stock_assets.definitions import build_definitions
@@ -56,10 +57,11 @@ def prepare(symbols: list[str], embedder: str) -> dict:
     by_name = {a.key.to_user_string(): a for a in defs.assets}
     upstream = [by_name[n] for n in ("raw_prices", "raw_news", "news_embeddings")]
     tags = {"dagster/asset_partition_range_start": FIRST_DAY, "dagster/asset_partition_range_end": LAST_DAY}
-    started = time.perf_counter()
-    ingest = dg.materialize(upstream, resources=defs.resources, tags=tags)
-    embed_meta = [e for e in ingest.get_asset_materialization_events() if e.asset_key.to_user_string() == "news_embeddings"]
-    embedded_now = embed_meta[-1].materialization.metadata["embedded_now"].value if embed_meta else None
+    started, embedded_now = time.perf_counter(), 0
+    if ingest:
+        run = dg.materialize(upstream, resources=defs.resources, tags=tags)
+        embed_meta = [e for e in run.get_asset_materialization_events() if e.asset_key.to_user_string() == "news_embeddings"]
+        embedded_now = embed_meta[-1].materialization.metadata["embedded_now"].value if embed_meta else None
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
     panel = [by_name["training_windows"]]
@@ -68,7 +70,7 @@ def prepare(symbols: list[str], embedder: str) -> dict:
 
 
 def train_fold(fold: str, variant: str, splits: tuple[str, str, str], args) -> dict:
-    from stock_assets.model.checkpoints import BEST, load_checkpoint
+    from stock_assets.model.checkpoints import BEST, load_checkpoint, variant_folder
 
     home = Path(os.environ["STOCK_HOME"])
     validation_start, test_start, test_end = splits
@@ -80,7 +82,7 @@ def train_fold(fold: str, variant: str, splits: tuple[str, str, str], args) -> d
         "--epochs", str(args.epochs), "--patience", str(args.patience), "--size", args.size,
         "--batch-size", str(args.batch_size), "--variant", variant, "--seed", str(args.seed),
     ]
-    best = (folder if variant == "news" else folder / "price_only") / BEST
+    best = variant_folder(folder, variant) / BEST
     if args.reuse and best.exists():  # training is seeded: the same command gives the same checkpoint
         state = load_checkpoint(best)
         if state.get("splits") == {"validation_start": validation_start, "test_start": test_start, "test_end": test_end}:

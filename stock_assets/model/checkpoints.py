@@ -12,6 +12,13 @@ from stock_assets.model.storage import local_or_none, read_bytes, storage_path, 
 from stock_assets.owners import temp_name
 
 LATEST, BEST = "checkpoint_latest.pt", "checkpoint_best.pt"
+# where each training variant keeps its checkpoints under the checkpoint root; export reads the
+# first two only (the sentiment variant is an experiment: bench/sentiment_ablation.py)
+VARIANT_FOLDERS = {"news": "", "price": "price_only", "sentiment": "price_sentiment"}
+
+
+def variant_folder(root, variant: str):
+    return storage_path(root) / VARIANT_FOLDERS[variant] if VARIANT_FOLDERS[variant] else storage_path(root)
 
 
 def save_checkpoint(state: dict, path) -> None:

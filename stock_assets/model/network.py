@@ -22,6 +22,10 @@ Why it is shaped like this (issue: the forecast must never be worse than the ran
 - the 10/50/90 % quantiles are the historical-volatility band (z * sigma * sqrt(h)) with
   learned log-width corrections (zero-initialised) and per-horizon calibration factors
   (`interval_scale`, fitted on validation). They are ordered by construction.
+- `sentiment` (off in every served model: it has not shown evidence, bench/sentiment_ablation.py)
+  adds each day's headline tone to the per-day input and a zero-initialised linear path on the
+  last day's tone and the mean tone of the last 5 days; its 2 channels ride after the news vector
+  columns of the news input ([B, 30, D + 2]), which is not the served contract.
 Scaling all prices scales every output; any finite input gives a finite output.
 """
 
@@ -41,6 +45,7 @@ MIN_SIGMA, MAX_SIGMA = 1e-3, 0.5  # daily log-return volatility floor and ceilin
 TYPICAL_SIGMA = 0.015
 FEATURES = 3  # derived per-day features besides the return itself
 LOOKBACKS = (1, 5, 10, 20, 29)  # the linear path's past-return spans, in sessions
+SENTIMENT_CHANNELS = 2  # per day: the tone of its headlines (0 without) and 1 where there were any
 MASKED = -1e4  # additive attention bias for days without news (finite: no NaN when all are masked)
 
 
@@ -53,6 +58,7 @@ class ModelConfig:
     feedforward: int = 1024
     dropout: float = 0.1
     use_news: bool = True
+    sentiment: bool = False
     window: int = WINDOW
     horizon: int = HORIZON
 
@@ -104,6 +110,14 @@ def past_returns(z: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
     return torch.cat([z[:, window - k :, 0].sum(dim=1, keepdim=True) / math.sqrt(k) for k in spans], dim=1)
 
 
+def recent_tone(channels: torch.Tensor) -> torch.Tensor:
+    """channels [B, T, 2] (tone, present) -> [B, 2]: the last day's tone and the mean tone of the
+    last 5 days that had headlines (0 without any)."""
+    tone, present = channels[..., 0], channels[..., 1]
+    recent = (tone[:, -5:] * present[:, -5:]).sum(dim=1) / present[:, -5:].sum(dim=1).clamp_min(1.0)
+    return torch.stack([tone[:, -1], recent], dim=1)
+
+
 def has_news(news: torch.Tensor) -> torch.Tensor:
     """[B, T] True where the day has a news vector (the panel stores zeros for days without)."""
     return torch.nan_to_num(news).abs().amax(dim=-1) > 0
@@ -125,10 +139,14 @@ class StockPredictor(nn.Module):
             self.cross_attention = nn.MultiheadAttention(d, config.heads, dropout=config.dropout, batch_first=True)
             self.norm = nn.LayerNorm(d)
         self.head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, h))
+        if config.sentiment:
+            self.sentiment_embedding = nn.Linear(SENTIMENT_CHANNELS, d)
+            self.sentiment_path = nn.Linear(2, h, bias=False)  # last day's tone, 5-day mean tone
         # No bias: a constant here would be a drift, which the model must not extrapolate.
         self.reversal = nn.Linear(len(LOOKBACKS), h, bias=False)
         self.interval_head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 2 * h))
-        for last_layer in (self.head[-1], self.reversal, self.interval_head[-1]):  # untrained = random walk + volatility band
+        zeroed = (self.head[-1], self.reversal, self.interval_head[-1], *([self.sentiment_path] if config.sentiment else []))
+        for last_layer in zeroed:  # untrained = random walk + volatility band
             nn.init.zeros_(last_layer.weight)
             if last_layer.bias is not None:
                 nn.init.zeros_(last_layer.bias)
@@ -142,7 +160,12 @@ class StockPredictor(nn.Module):
         """The raw outputs that training optimises (no shrinkage, no calibration)."""
         price = price.to(self.price_embedding.weight.dtype)
         z, features, sigma = price_features(price)
-        hidden = self.encoder(self.price_embedding(z) + self.feature_embedding(features) + self.positional)
+        inputs = self.price_embedding(z) + self.feature_embedding(features) + self.positional
+        if self.config.sentiment:
+            channels = torch.nan_to_num(news[..., -SENTIMENT_CHANNELS:].to(inputs.dtype)).clamp(-1.0, 1.0)
+            news = news[..., :-SENTIMENT_CHANNELS]
+            inputs = inputs + self.sentiment_embedding(channels)
+        hidden = self.encoder(inputs)
         if self.config.use_news:
             present = has_news(news)  # [B, T]
             news = torch.nan_to_num(news.to(hidden.dtype)).clamp(-1e4, 1e4)
@@ -155,6 +178,8 @@ class StockPredictor(nn.Module):
         summary = hidden[:, -1]
         steps = torch.arange(1, self.config.horizon + 1, dtype=sigma.dtype, device=sigma.device)
         move = self.head(summary) + self.reversal(past_returns(z, self.config.window))  # in window sigmas
+        if self.config.sentiment:
+            move = move + self.sentiment_path(recent_tone(channels))
         mean = MAX_SIGMAS * torch.tanh(move / MAX_SIGMAS) * sigma
         widths = torch.exp(self.interval_head(summary).clamp(-3.0, 3.0)).view(-1, 2, self.config.horizon)
         band = Z90 * sigma * torch.sqrt(steps)
@@ -179,7 +204,7 @@ class StockPredictor(nn.Module):
         return torch.nan_to_num(forecast, nan=0.0, posinf=limit, neginf=-limit), torch.nan_to_num(bands, nan=0.0, posinf=limit, neginf=-limit)
 
 
-def build_model(size: str = "base", news_dim: int = 768, use_news: bool = True, dropout: float = 0.1) -> StockPredictor:
+def build_model(size: str = "base", news_dim: int = 768, use_news: bool = True, dropout: float = 0.1, sentiment: bool = False) -> StockPredictor:
     if size not in SIZES:
         raise ValueError(f"model size {size!r} is not one of {sorted(SIZES)}")
-    return StockPredictor(ModelConfig(news_dim=news_dim, use_news=use_news, dropout=dropout, **SIZES[size]))
+    return StockPredictor(ModelConfig(news_dim=news_dim, use_news=use_news, dropout=dropout, sentiment=sentiment, **SIZES[size]))

@@ -1,12 +1,13 @@
 """The training panel on disk and the lazily sliced windows dataset.
 
 The panel is stored once, per (trading session, symbol): the close, the number of aligned
-headlines and, where there were some, the mean headline vector (float16, sparse). Windows are
+headlines and, where there were some, the mean headline vector (float16, sparse) and their tone
+(mean positive minus negative sentiment share; NaN without headlines). Windows are
 an index (symbol, end session, split); a window's [30, D] news tensor is assembled on access,
 so memory grows with sessions x symbols x D, never with windows x 30 x D.
 
 Layout: <root>/<version>/{sessions.npy, close.npy, news_slot.npy, news_count.npy,
-news_vectors.npy, windows.npz, meta.json}; <root>/CURRENT names the live version (replaced
+news_vectors.npy, news_tone.npy, windows.npz, meta.json}; <root>/CURRENT names the live version (replaced
 atomically, so readers never see a half-written panel).
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stock_assets.model.network import HORIZON, WINDOW
+from stock_assets.model.network import HORIZON, SENTIMENT_CHANNELS, WINDOW
 from stock_assets.model.storage import local_copy, local_or_none, storage_path, write_bytes_once
 
 SPLITS = {"train": 0, "validation": 1, "test": 2}
@@ -40,6 +41,7 @@ class Panel:
     news_vectors: np.ndarray  # float16 [M, D]
     windows: dict[str, np.ndarray]  # symbol, end, split (int arrays)
     meta: dict
+    news_tone: np.ndarray | None = None  # float32 [S, N], NaN without headlines (None: panels from before it)
 
     @property
     def news_dim(self) -> int:
@@ -126,7 +128,8 @@ def resplit(panel: Panel, validation_start: str, test_start: str, test_end: str 
         raise ValueError(f"split dates must increase: {validation_start}, {test_start}, {test_end}")
     windows = index_windows(panel.close, panel.sessions, validation_start, test_start, test_end)
     meta = {**panel.meta, "validation_start": validation_start, "test_start": test_start, "test_end": test_end}
-    return Panel(panel.sessions, panel.symbols, panel.close, panel.news_slot, panel.news_count, panel.news_vectors, windows, meta)
+    return Panel(panel.sessions, panel.symbols, panel.close, panel.news_slot, panel.news_count, panel.news_vectors, windows, meta,
+                 panel.news_tone)
 
 
 def save_panel(root, panel: Panel, keep: int = 2):
@@ -143,6 +146,8 @@ def save_panel(root, panel: Panel, keep: int = 2):
     np.save(folder / "news_slot.npy", panel.news_slot.astype(np.int32))
     np.save(folder / "news_count.npy", panel.news_count.astype(np.int16))
     np.save(folder / "news_vectors.npy", panel.news_vectors.astype(np.float16))
+    if panel.news_tone is not None:
+        np.save(folder / "news_tone.npy", panel.news_tone.astype(np.float32))
     np.savez(folder / "windows.npz", **panel.windows)
     (folder / "meta.json").write_text(json.dumps({**panel.meta, "symbols": panel.symbols}, indent=1))
     if local_root is None:
@@ -186,6 +191,7 @@ def load_panel(root) -> Panel:
         news_vectors=np.load(folder / "news_vectors.npy", mmap_mode="r"),
         windows=index,
         meta=meta,
+        news_tone=np.load(folder / "news_tone.npy") if (folder / "news_tone.npy").exists() else None,
     )
 
 
@@ -201,9 +207,23 @@ def window_tensors(panel: Panel, symbol: int, end: int) -> tuple[np.ndarray, np.
     return price, news
 
 
+def sentiment_tensor(panel: Panel, symbol: int, end: int) -> np.ndarray:
+    """[30, 2]: per input day the tone of its headlines and a 1 where there were any."""
+    tone = panel.news_tone[end - WINDOW + 1 : end + 1, symbol].astype(np.float32)
+    present = np.isfinite(tone)
+    channels = np.stack([np.where(present, tone, 0.0), present.astype(np.float32)], axis=1).astype(np.float32)
+    assert channels.shape[1] == SENTIMENT_CHANNELS
+    return channels
+
+
 class WindowDataset(Dataset):
-    def __init__(self, panel: Panel, split: str):
-        self.panel = panel
+    """(closes [30, 1], news [30, D], the 5 target closes); with `sentiment`, the news tensor
+    carries the sentiment channels after the D vector columns ([30, D + 2])."""
+
+    def __init__(self, panel: Panel, split: str, sentiment: bool = False):
+        self.panel, self.sentiment = panel, sentiment
+        if sentiment and panel.news_tone is None:
+            raise ValueError("the panel has no news_tone: re-materialize training_windows (news_embeddings with sentiment columns)")
         chosen = panel.windows["split"] == SPLITS[split]
         self.symbol = panel.windows["symbol"][chosen]
         self.end = panel.windows["end"][chosen]
@@ -214,5 +234,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int):
         s, t = int(self.symbol[i]), int(self.end[i])
         price, news = window_tensors(self.panel, s, t)
+        if self.sentiment:
+            news = np.concatenate([news, sentiment_tensor(self.panel, s, t)], axis=1)
         target = self.panel.close[t + 1 : t + 1 + HORIZON, s].astype(np.float32)
         return torch.from_numpy(price), torch.from_numpy(news), torch.from_numpy(target)

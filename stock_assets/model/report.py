@@ -63,13 +63,14 @@ def pooled_metrics(results: dict, variant: str) -> dict:
                     a["sigma"].astype(np.float64), a["end"], a["drift"])
 
 
-def news_vs_price(news: dict[str, np.ndarray], price: dict[str, np.ndarray]) -> dict[str, float]:
-    """The corrected DM test of the news network against the price-only one on the same windows."""
-    if news["actual"].shape != price["actual"].shape or not np.array_equal(news["end"], price["end"]):
-        raise ValueError("the news and price-only models were not evaluated on the same windows")
-    loss_news = np.abs(news["point"] - news["actual"]).mean(1)
-    loss_price = np.abs(price["point"] - price["actual"]).mean(1)
-    return diebold_mariano(loss_news.astype(np.float64), loss_price.astype(np.float64), news["end"])
+def dm_same_windows(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
+    """The corrected DM test of network a (e.g. news) against network b (e.g. price-only) on the
+    same windows; p_a_better is the one-sided p of "a is better"."""
+    if a["actual"].shape != b["actual"].shape or not np.array_equal(a["end"], b["end"]):
+        raise ValueError("the two networks were not evaluated on the same windows")
+    loss_a = np.abs(a["point"] - a["actual"]).mean(1)
+    loss_b = np.abs(b["point"] - b["actual"]).mean(1)
+    return diebold_mariano(loss_a.astype(np.float64), loss_b.astype(np.float64), a["end"])
 
 
 def ranking(record: dict) -> dict[str, float]:
@@ -93,7 +94,7 @@ def fold_report(served: dict, trained: dict) -> str:
         m = record["metrics"]
         model = m["model"]
         news, price = trained[fold]["news"], trained[fold].get("price")
-        versus = news_vs_price(news["test_predictions"], price["test_predictions"])["p_a_better"] if price else float("nan")
+        versus = dm_same_windows(news["test_predictions"], price["test_predictions"])["p_a_better"] if price else float("nan")
         lines.append(
             f"| {fold} | {m['windows']['count']} | {record.get('network', '–')} | {pct(model['skill'], 3)} | "
             f"{num(model['dm_vs_random_walk']['p_a_better'], 3)} | {model['coverage_80']:.3f} | "
@@ -109,7 +110,7 @@ def pooled_report(results: dict, primary: str = "news", title: str = "Pooled ove
     price = pooled_metrics(results, "price") if has_price else None
     text = f"{title}:\n\n" + metrics_table(news, price)
     if has_price:
-        dm = news_vs_price(pooled_arrays(results, "news"), pooled_arrays(results, "price"))
+        dm = dm_same_windows(pooled_arrays(results, "news"), pooled_arrays(results, "price"))
         text += (f"\n\nNews vs the price-only network (Diebold-Mariano on absolute errors, EWC variance, Student-t): statistic "
                  f"{num(dm['statistic'], 2)}, two-sided p = {num(dm['p_value'], 3)}, one-sided p (news better) = "
                  f"{num(dm['p_a_better'], 3)} (negative = news helps).")

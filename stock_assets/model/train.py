@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, save_checkpoint, weights_finite
+from stock_assets.model.checkpoints import BEST, LATEST, VARIANT_FOLDERS, load_checkpoint, save_checkpoint, variant_folder, weights_finite
 from stock_assets.model.fit import (
     RawOutputs, calibrate, collect, evaluation, served, train_drift, training_loss, validation_loss)
 from stock_assets.model.network import SIZES, ModelConfig, StockPredictor, build_model
@@ -51,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--patience", type=int, default=3, help="epochs without validation improvement before stopping")
     p.add_argument("--size", choices=sorted(SIZES), default="base")
-    p.add_argument("--variant", choices=["news", "price"], default="news", help="price: the ablation without news")
+    p.add_argument("--variant", choices=sorted(VARIANT_FOLDERS), default="news",
+                   help="price: the ablation without news; sentiment: the price network plus the headlines' daily tone (an experiment)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoint_latest.pt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validation-start", help="re-split the panel's windows: validation from this date (walk-forward)")
@@ -108,11 +109,12 @@ def run(args, rank: int, world: int, pipes) -> None:
     panel = load_panel(args.panel)
     if args.test_start:
         panel = resplit(panel, args.validation_start or panel.meta["validation_start"], args.test_start, args.test_end)
-    train_set, val_set, test_set = (WindowDataset(panel, s) for s in ("train", "validation", "test"))
+    sentiment = args.variant == "sentiment"
+    train_set, val_set, test_set = (WindowDataset(panel, s, sentiment) for s in ("train", "validation", "test"))
     if not len(train_set):
         raise SystemExit(f"{args.panel}: {no_windows_message(panel)}")
-    folder = args.checkpoints if args.variant == "news" else args.checkpoints / "price_only"
-    model = build_model(args.size, panel.news_dim, use_news=args.variant == "news")
+    folder = variant_folder(args.checkpoints, args.variant)
+    model = build_model(args.size, panel.news_dim, use_news=args.variant == "news", sentiment=sentiment)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
     start_epoch, best, bad_epochs, history, resumed_from = 0, math.inf, 0, [], None
@@ -196,7 +198,7 @@ def run(args, rank: int, world: int, pipes) -> None:
             save_checkpoint(state, folder / LATEST)
             if improved or not (folder / BEST).exists():
                 save_checkpoint(state, folder / BEST)
-        model_name = "news model" if args.variant == "news" else "price-only model"
+        model_name = {"news": "news model", "price": "price-only model", "sentiment": "price + sentiment model"}[args.variant]
         log(f"{model_name} epoch {epoch}: train {train_loss:.5f} validation {val_loss:.5f}{' *' if improved else ''}")
         if stop.item():
             log(f"early stop: no validation improvement in {args.patience} epochs")

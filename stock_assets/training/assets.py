@@ -3,6 +3,7 @@
 import os
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from upath import UPath
 
@@ -12,7 +13,7 @@ from stock_assets.settings import stock_home
 from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
 from stock_assets.model.panel import SPLITS, history_by_symbol, no_windows_message, save_panel
 from stock_assets.news.assets import news_embeddings
-from stock_assets.news.columns import embedding_matrix
+from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix
 from stock_assets.partitions import daily_partitions_def
 from stock_assets.teams import ML_ENGINEERING
 from stock_assets.training.launchers import TrainingLauncher
@@ -54,7 +55,8 @@ def news_days(lake: LakeResource, keys: list[str]):
         if vectors is None or vectors.empty:
             continue
         times = lake.read("raw_news", [key])[["id", "published_at"]]
-        day = vectors[["id", "symbol"]].merge(times, on="id", how="left", validate="1:1")
+        tone = [c for c in SENTIMENT_COLUMNS if c in vectors.columns]  # partitions from before sentiment have none
+        day = vectors[["id", "symbol", *tone]].merge(times, on="id", how="left", validate="1:1")
         day.attrs["vectors"] = embedding_matrix(vectors["embedding"])
         yield day
 
@@ -68,7 +70,7 @@ def news_days(lake: LakeResource, keys: list[str]):
 )
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, lake: LakeResource):
     """The training panel: per (trading session, symbol) the adjusted close, the aligned news
-    count and mean headline vector (latest K, news aligned to the first session closing after
+    count, mean headline vector (latest K) and tone (news aligned to the first session closing after
     publication: no look-ahead), plus the index of 30-in/5-out windows split by date: test = the
     last `test_sessions` sessions (its windows wholly inside), validation = the
     `validation_sessions` before, training = everything earlier; no window's targets cross a
@@ -104,6 +106,8 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
             "news_dim": panel.news_dim,
             "sessions_with_news": int((panel.news_slot >= 0).any(axis=1).sum()),
             "news_vectors": len(panel.news_vectors),
+            # the headlines' daily tone: stored for the sentiment experiment, not a served input
+            "symbol_sessions_with_tone": int(np.isfinite(panel.news_tone).sum()),
             **{f"windows_{name}": n for name, n in split_counts.items()},
             "validation_start": panel.meta["validation_start"],
             "test_start": panel.meta["test_start"],

@@ -4,7 +4,8 @@ News alignment (no look-ahead): a headline belongs to the first trading session 
 (16:00 New York) after it was published; after-hours and weekend news go to the next session,
 never an earlier one. Per (session, symbol): the mean of the latest K headline vectors (MARKET
 news joins every symbol's pool when enabled), their count, and nothing stored when there is
-none (the dataset reads zeros). News is streamed day by day and each session is finalized as
+none (the dataset reads zeros); and the tone of the symbol's own headlines that session (mean of
+positive minus negative sentiment share over all of them; NaN without). News is streamed day by day and each session is finalized as
 soon as no later day can add to it, so memory stays at sessions x symbols x D (float16).
 """
 
@@ -101,6 +102,27 @@ class NewsAccumulator:
         return self.buffer[: self.used]
 
 
+class ToneAccumulator:
+    """Sum and count of (positive - negative) per (session, symbol), of company headlines only:
+    market news carries one tone for every symbol, which cannot tell them apart."""
+
+    def __init__(self, sessions: int, symbols: int):
+        self.total = np.zeros((sessions, symbols), dtype=np.float64)
+        self.count = np.zeros((sessions, symbols), dtype=np.int32)
+
+    def add(self, session: np.ndarray, symbol: np.ndarray, day: pd.DataFrame, rows: np.ndarray) -> None:
+        if not {"sentiment_positive", "sentiment_negative"} <= set(day.columns) or not len(session):
+            return
+        tone = (day["sentiment_positive"].to_numpy(np.float64) - day["sentiment_negative"].to_numpy(np.float64))[rows]
+        scored = np.isfinite(tone)
+        np.add.at(self.total, (session[scored], symbol[scored]), tone[scored])
+        np.add.at(self.count, (session[scored], symbol[scored]), 1)
+
+    def tone(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan).astype(np.float32)
+
+
 def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray, dict[str, list[str]]]:
     """Adjusted closes [sessions, symbols] on the exchange calendar's sessions from the first to
     the last price day (NaN where a symbol did not trade: before its listing, after a delisting,
@@ -143,6 +165,7 @@ def build_panel(
     column = {s: i for i, s in enumerate(symbols)}
     close_ns = session_close_times(sessions)
     news = NewsAccumulator(len(sessions), len(symbols), news_per_session)
+    tones = ToneAccumulator(len(sessions), len(symbols))
     pending_after_last = 0
     for day in news_days:
         if day.empty:
@@ -155,6 +178,7 @@ def build_panel(
         sym = day["symbol"].map(column)
         company = known & sym.notna().to_numpy()
         parts = [(session[company], sym[company].to_numpy(dtype=np.int64), stamp[company], vectors[company])]
+        tones.add(parts[0][0].astype(np.int64), parts[0][1], day, np.flatnonzero(company))
         market = known & (day["symbol"] == MARKET).to_numpy()
         if market_news and market.any():
             n = len(symbols)
@@ -188,4 +212,4 @@ def build_panel(
         "headlines_after_last_session": pending_after_last,
         "rows_off_calendar": {k: v[:10] for k, v in dropped.items()},  # dropped: not NYSE sessions
     }
-    return Panel(sessions_d, symbols, close, news.slot, news.count, vectors, windows, meta)
+    return Panel(sessions_d, symbols, close, news.slot, news.count, vectors, windows, meta, tones.tone())

@@ -133,3 +133,25 @@ def test_seed_architecture_dimensions():
     assert model.cross_attention.num_heads == 8
     assert [m.out_features for m in model.head if hasattr(m, "out_features")] == [128, 5]
     assert np.count_nonzero(model.head[-1].weight.detach().numpy()) == 0  # zero-initialised: the random walk
+
+
+def with_tone(news, tone, present):
+    """The sentiment variant's news input: the vectors, then per day (tone, has texts)."""
+    channels = torch.stack([tone * present, present], dim=-1)
+    return torch.cat([news, channels], dim=-1)
+
+
+def test_the_sentiment_variant_starts_as_the_random_walk_and_then_follows_the_tone():
+    model = build_model("small", news_dim=12, use_news=False, sentiment=True).eval()
+    price, news = inputs()
+    present = (torch.arange(30) >= 25).float().expand(8, 30)
+    calm, cheerful = with_tone(news, torch.zeros(8, 30), present), with_tone(news, torch.full((8, 30), 0.8), present)
+    with torch.no_grad():
+        torch.testing.assert_close(model(price, cheerful)[0], price[:, -1].expand(8, 5), rtol=1e-6, atol=1e-6)
+        model.sentiment_path.weight.fill_(0.5)  # as if training found good news lifts prices
+        model.shrinkage.fill_(1.0)
+        up = model(price, cheerful)[0] / model(price, calm)[0]
+    assert (up > 1).all()
+    # the news vectors themselves are ignored by the price + sentiment network
+    with torch.no_grad():
+        torch.testing.assert_close(model(price, with_tone(news * 0, torch.full((8, 30), 0.8), present))[0], model(price, cheerful)[0])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stock_assets.model.metrics import evaluate
-from stock_assets.model.report import fold_report, news_vs_price, pooled_arrays, pooled_report
+from stock_assets.model.report import dm_same_windows, fold_report, pooled_arrays, pooled_report
 
 
 def state(seed: int, noise: float, days: np.ndarray) -> dict:
@@ -46,6 +46,6 @@ def test_pooled_figures_are_those_of_the_concatenated_folds():
 def test_news_ablation_needs_the_same_windows():
     results = folds()
     news, price = pooled_arrays(results, "news"), pooled_arrays(results, "price")
-    assert news_vs_price(news, price)["statistic"] < 0  # the less noisy model is better
+    assert dm_same_windows(news, price)["statistic"] < 0  # the less noisy model is better
     with pytest.raises(ValueError, match="same windows"):
-        news_vs_price(news, {k: v[1:] for k, v in price.items()})
+        dm_same_windows(news, {k: v[1:] for k, v in price.items()})

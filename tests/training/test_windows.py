@@ -128,3 +128,33 @@ def test_no_windows_says_which_symbols_had_how_much_history():
     message = no_windows_message(panel)
     assert "a window needs 35 consecutive NYSE sessions" in message
     assert "AAA 12 sessions (longest run 12)" in message and "BBB 5 sessions (longest run 5)" in message
+
+
+def test_tone_is_the_mean_of_a_symbols_own_headlines_and_reaches_the_sentiment_dataset(prices, tmp_path):
+    day = news_day([
+        ("AAPL", "2014-03-07 10:00", [1, 0, 0, 0]),
+        ("AAPL", "2014-03-07 11:00", [0, 1, 0, 0]),
+        ("MARKET", "2014-03-07 12:00", [0, 0, 1, 0]),  # market tone would be the same for every symbol: not counted
+        ("SPY", "2014-03-08 12:00", [0, 0, 0, 1]),  # Saturday -> Monday
+    ])
+    day["sentiment_positive"] = [0.6, 0.1, 0.9, 0.2]
+    day["sentiment_negative"] = [0.2, 0.5, 0.0, 0.2]
+    save_panel(tmp_path, build_panel(prices, [day], validation_start="2014-09-02", test_start="2014-11-03"))
+    panel = load_panel(tmp_path)
+    friday = int(np.flatnonzero(panel.sessions == np.datetime64("2014-03-07"))[0])
+    aapl, spy = panel.symbols.index("AAPL"), panel.symbols.index("SPY")
+    assert panel.news_tone[friday, aapl] == pytest.approx(((0.6 - 0.2) + (0.1 - 0.5)) / 2)
+    assert np.isnan(panel.news_tone[friday, spy]) and panel.news_tone[friday + 1, spy] == pytest.approx(0.0)
+    assert np.isfinite(panel.news_tone).sum() == 2
+    dataset = WindowDataset(panel, "train", sentiment=True)
+    i = int(np.flatnonzero((dataset.symbol == spy) & (dataset.end == friday + 1))[0])
+    _, news, _ = dataset[i]
+    assert news.shape == (30, DIM + 2)
+    np.testing.assert_allclose(news[-1].numpy(), [0, 0, 0, 1, 0.0, 1.0], atol=1e-3)  # vector, tone 0, has texts
+    assert float(news[:-1, DIM:].abs().sum()) == 0.0  # no other day had SPY texts
+    # a panel built from news without sentiment columns cannot feed the sentiment variant
+    plain = build_panel(prices, [news_day([("AAPL", "2014-03-07 10:00", [1, 0, 0, 0])])])
+    assert np.isnan(plain.news_tone).all()
+    plain.news_tone = None  # as loaded from a panel written before the tone existed
+    with pytest.raises(ValueError, match="no news_tone"):
+        WindowDataset(plain, "train", sentiment=True)
