@@ -36,6 +36,7 @@ from pathlib import Path
 import eval_replay  # noqa: E402  (sets STOCK_HOME, the replay dates and sys.path first)
 import numpy as np
 
+from machine import cpu_flags  # noqa: E402
 from served_walk_forward import fold_keys, fold_splits, quarter_start, record  # noqa: E402
 
 VARIANTS = ("price", "sentiment")
@@ -149,7 +150,7 @@ def main() -> None:
     report = "\n\n".join([
         f"Command: `.venv/bin/python bench/sentiment_ablation.py {' '.join(sys.argv[1:])}`; {len(symbols)} symbols, embedder "
         f"{args.embedder} (texts scored by the Loughran-McDonald dictionary), model size {args.size}, up to {args.epochs} epochs "
-        f"(patience {args.patience}), 2-process DDP, seed {args.seed}.",
+        f"(patience {args.patience}), 2-process DDP, seed {args.seed}; CPU flags: {cpu_flags()}.",
         "Per fold (each network as trained, on the fold's windows):\n\n" + "\n".join(lines),
         f"Pooled: skill vs the random walk {pct(pooled['price']['skill'], 3)} (price) / {pct(pooled['sentiment']['skill'], 3)} "
         f"(+ sentiment); Diebold-Mariano on absolute errors, sentiment vs price: statistic {dm['statistic']:.2f}, one-sided p "
