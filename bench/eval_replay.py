@@ -129,8 +129,9 @@ def main() -> None:
 
     sessions = load_panel(home / "lake" / "training_windows").sessions.astype("datetime64[D]")
     folds, variants = args.folds.split(","), args.variants.split(",")
-    if variants[0] != "news":
-        raise SystemExit("--variants must start with news (the gate's candidate); add price for the ablation")
+    if variants[0] != "news" or not set(variants) <= {"news", "price"}:
+        raise SystemExit("--variants must start with news (the gate's candidate); add price for the ablation "
+                         "(the sentiment variant is compared by bench/sentiment_ablation.py)")
     challengers: dict[str, dict[str, dict]] = {}
     for fold in folds:
         splits = fold_splits(sessions, fold, folds[-1], VALIDATION_SESSIONS, TEST_SESSIONS)
