@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from homes import bench_home  # noqa: E402
 from stock_assets.model.calibration import fit_interval_scale, fit_shrinkage  # noqa: E402
-from stock_assets.model.checkpoints import BEST, load_checkpoint  # noqa: E402
+from stock_assets.model.checkpoints import BEST, load_checkpoint, variant_folder  # noqa: E402
 from stock_assets.model.metrics import coverage, pinball, volatility_band  # noqa: E402
 from stock_assets.model.panel import load_panel  # noqa: E402
 from served_walk_forward import in_period, quarter_start  # noqa: E402
@@ -79,7 +79,7 @@ def main() -> None:
     table = {}
     for fold in folds:
         folder = args.home / "walk_forward" / fold
-        state = load_checkpoint((folder if args.variant == "news" else folder / "price_only") / BEST)
+        state = load_checkpoint(variant_folder(folder, args.variant) / BEST)
         ends = np.asarray(state["test_predictions"]["end"])
         for rule, figures in rows(state, in_period(ends, sessions, quarter_start(fold), quarter_start(fold, 1))).items():
             table.setdefault(rule, []).append(figures)

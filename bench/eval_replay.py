@@ -94,22 +94,27 @@ def train_fold(fold: str, variant: str, splits: tuple[str, str, str], args) -> d
     return {"state": load_checkpoint(best), "seconds": seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--symbols", default="all", help="comma-separated, or 'all' (every prices/*.csv of the replay set)")
-    parser.add_argument("--folds", default="2015Q1,2015Q2,2015Q3,2015Q4")
+def add_training_arguments(parser: argparse.ArgumentParser, folds: str) -> None:
+    """The options train_fold reads (and the folds and embedder), shared by the walk-forward benches."""
+    parser.add_argument("--folds", default=folds)
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--variants", default="news,price")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="hide the training logs")
+    parser.add_argument("--reuse", action="store_true", help="reuse the panel and the fold checkpoints of an earlier run with the same splits")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", default="all", help="comma-separated, or 'all' (every prices/*.csv of the replay set)")
+    add_training_arguments(parser, folds="2015Q1,2015Q2,2015Q3,2015Q4")
+    parser.add_argument("--variants", default="news,price")
     parser.add_argument("--evidence-p", type=float, default=None, help="the gate's evidence level (default: onnx_model's gate_evidence_p)")
     parser.add_argument("--confidence", type=float, default=None,
                         help="refit the shrinkage with this bound offline (choosing the rule on development folds; default: as trained)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the panel and the fold checkpoints of an earlier run with the same splits")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
     symbols = sorted(p.stem for p in (REPLAY / "prices").glob("*.csv")) if args.symbols == "all" else args.symbols.split(",")

@@ -37,7 +37,7 @@ import eval_replay  # noqa: E402  (sets STOCK_HOME, the replay dates and sys.pat
 import numpy as np
 
 from machine import cpu_flags  # noqa: E402
-from served_walk_forward import fold_keys, fold_splits, quarter_start, record  # noqa: E402
+from served_walk_forward import fold_keys, fold_splits, keys, quarter_start, record  # noqa: E402
 
 VARIANTS = ("price", "sentiment")
 
@@ -89,8 +89,6 @@ def tone_regression(panel, quarters: list[str]) -> dict:
 
 def texts_share(panel, state: dict, wanted: np.ndarray) -> float:
     """Share of the fold's windows with texts on one of their last 5 input days."""
-    from served_walk_forward import keys
-
     p = state["test_predictions"]
     index = {k: i for i, k in enumerate(keys(p))}
     rows = np.array([index[k] for k in wanted], dtype=np.int64)
@@ -102,15 +100,7 @@ def texts_share(panel, state: dict, wanted: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folds", default="2014Q1,2014Q2,2014Q3,2014Q4")
-    parser.add_argument("--embedder", default="minilm")
-    parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--patience", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="hide the training logs")
-    parser.add_argument("--reuse", action="store_true", help="reuse the panel and fold checkpoints of an earlier run with the same splits")
+    eval_replay.add_training_arguments(parser, folds="2014Q1,2014Q2,2014Q3,2014Q4")
     parser.add_argument("--out", type=Path, default=None, help="write the report (Markdown) here too")
     args = parser.parse_args()
 

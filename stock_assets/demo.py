@@ -146,13 +146,13 @@ def summary(home: Path, trained: dict, exported: dict, answer: dict, seconds: fl
     from stock_assets.export.gate import RANDOM_WALK
     from stock_assets.export.assets import model_repository
     from stock_assets.export.triton_repository import properties_of
-    from stock_assets.model.checkpoints import BEST, load_checkpoint
+    from stock_assets.model.checkpoints import BEST, load_checkpoint, variant_folder
     from stock_assets.model.report import metrics_table
     from stock_assets.settings import stock_home
     from stock_assets.training.assets import checkpoint_root
 
     best = load_checkpoint(checkpoint_root() / BEST)
-    ablation_path = checkpoint_root() / "price_only" / BEST
+    ablation_path = variant_folder(checkpoint_root(), "price") / BEST
     ablation = load_checkpoint(ablation_path) if ablation_path.exists() else None
     served_version = int(exported.get("served_version", -1))
     # what the served version's ONNX file records: a kept champion may be another network than this run's challenger

@@ -18,7 +18,7 @@ from stock_assets.export.onnx_export import OPSET, export_onnx, model_from_check
 from stock_assets.export.triton_repository import MODEL_NAME, publish, versions
 from stock_assets.settings import stock_home
 from stock_assets.model.calibration import random_walk_scale
-from stock_assets.model.checkpoints import BEST
+from stock_assets.model.checkpoints import BEST, variant_folder
 from stock_assets.model.panel import Panel, WindowDataset, load_panel
 from stock_assets.model.report import metrics_table
 from stock_assets.teams import ML_ENGINEERING
@@ -90,7 +90,7 @@ def champion_forecasts(panel: Panel | None, windows, news_dim: int) -> tuple[int
 def price_only_candidate(news_state: dict):
     """The price-only network trained beside the news network on the same splits and data, or None
     (with why) when there is none: ablation off, or a checkpoint of other data."""
-    path = checkpoint_root() / "price_only" / BEST
+    path = variant_folder(checkpoint_root(), "price") / BEST
     if not path.exists():
         return None, None, "no price-only network (model_checkpoint ablation: false)"
     model, state = model_from_checkpoint(path)

@@ -18,7 +18,8 @@ VARIANT_FOLDERS = {"news": "", "price": "price_only", "sentiment": "price_sentim
 
 
 def variant_folder(root, variant: str):
-    return storage_path(root) / VARIANT_FOLDERS[variant] if VARIANT_FOLDERS[variant] else storage_path(root)
+    folder = storage_path(root)
+    return folder / VARIANT_FOLDERS[variant] if VARIANT_FOLDERS[variant] else folder
 
 
 def save_checkpoint(state: dict, path) -> None:

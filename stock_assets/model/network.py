@@ -141,12 +141,12 @@ class StockPredictor(nn.Module):
         self.head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, h))
         if config.sentiment:
             self.sentiment_embedding = nn.Linear(SENTIMENT_CHANNELS, d)
-            self.sentiment_path = nn.Linear(2, h, bias=False)  # last day's tone, 5-day mean tone
+            self.sentiment_path = nn.Linear(2, h, bias=False)  # on recent_tone: last day's, 5-day mean
+            nn.init.zeros_(self.sentiment_path.weight)  # untrained = the price network
         # No bias: a constant here would be a drift, which the model must not extrapolate.
         self.reversal = nn.Linear(len(LOOKBACKS), h, bias=False)
         self.interval_head = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 2 * h))
-        zeroed = (self.head[-1], self.reversal, self.interval_head[-1], *([self.sentiment_path] if config.sentiment else []))
-        for last_layer in zeroed:  # untrained = random walk + volatility band
+        for last_layer in (self.head[-1], self.reversal, self.interval_head[-1]):  # untrained = random walk + volatility band
             nn.init.zeros_(last_layer.weight)
             if last_layer.bias is not None:
                 nn.init.zeros_(last_layer.bias)

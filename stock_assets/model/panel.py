@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stock_assets.model.network import HORIZON, SENTIMENT_CHANNELS, WINDOW
+from stock_assets.model.network import HORIZON, WINDOW
 from stock_assets.model.storage import local_copy, local_or_none, storage_path, write_bytes_once
 
 SPLITS = {"train": 0, "validation": 1, "test": 2}
@@ -180,6 +180,7 @@ def load_panel(root) -> Panel:
     # on an object store the version (immutable) is fetched once: numpy maps the vectors locally
     folder = local_root / version if local_root else local_copy(source / version, "panels")
     meta = json.loads((folder / "meta.json").read_text())
+    tone = folder / "news_tone.npy"
     with np.load(folder / "windows.npz") as windows:
         index = {k: windows[k] for k in windows.files}
     return Panel(
@@ -191,7 +192,7 @@ def load_panel(root) -> Panel:
         news_vectors=np.load(folder / "news_vectors.npy", mmap_mode="r"),
         windows=index,
         meta=meta,
-        news_tone=np.load(folder / "news_tone.npy") if (folder / "news_tone.npy").exists() else None,
+        news_tone=np.load(tone) if tone.exists() else None,
     )
 
 
@@ -211,9 +212,7 @@ def sentiment_tensor(panel: Panel, symbol: int, end: int) -> np.ndarray:
     """[30, 2]: per input day the tone of its headlines and a 1 where there were any."""
     tone = panel.news_tone[end - WINDOW + 1 : end + 1, symbol].astype(np.float32)
     present = np.isfinite(tone)
-    channels = np.stack([np.where(present, tone, 0.0), present.astype(np.float32)], axis=1).astype(np.float32)
-    assert channels.shape[1] == SENTIMENT_CHANNELS
-    return channels
+    return np.stack([np.where(present, tone, 0.0), present], axis=1).astype(np.float32)
 
 
 class WindowDataset(Dataset):

@@ -10,7 +10,7 @@ from upath import UPath
 from stock_assets.automation import when_upstream_changed
 from stock_assets.lake import LakeResource
 from stock_assets.settings import stock_home
-from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint
+from stock_assets.model.checkpoints import BEST, LATEST, load_checkpoint, variant_folder
 from stock_assets.model.panel import SPLITS, history_by_symbol, no_windows_message, save_panel
 from stock_assets.news.assets import news_embeddings
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix
@@ -161,6 +161,6 @@ def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, 
     best = load_checkpoint(checkpoint_root() / BEST)
     if (checkpoint_root() / LATEST).exists():  # the whole loss curve, past the best epoch
         best["history"] = load_checkpoint(checkpoint_root() / LATEST)["history"]
-    ablation_path = checkpoint_root() / "price_only" / BEST
+    ablation_path = variant_folder(checkpoint_root(), "price") / BEST
     ablation = load_checkpoint(ablation_path) if config.ablation and ablation_path.exists() else None
     return dg.MaterializeResult(metadata={**reported.metadata, **checkpoint_metadata(best, ablation)})

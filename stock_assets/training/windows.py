@@ -119,8 +119,7 @@ class ToneAccumulator:
         np.add.at(self.count, (session[scored], symbol[scored]), 1)
 
     def tone(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan).astype(np.float32)
+        return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan).astype(np.float32)
 
 
 def price_matrix(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, list[str], np.ndarray, dict[str, list[str]]]:
