@@ -73,9 +73,9 @@ test: system-packages $(STAMP) $(TRITON_STAMP) $(LLM_STAMP)
 test-fast: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
+# Dagster runs from the instance folder (stock_assets/instance.py says why), on the settings resolved here.
 dev: $(STAMP)
-	$(SETTINGS_ENV); mkdir -p "$$DAGSTER_HOME"; \
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
+	$(SETTINGS_ENV); $(BIN)/python -m stock_assets.instance dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
 # A backfill from the shell, as the UI launches it: through the running `make dev`, or a webserver
 # and daemon started for the duration on the same settings; follows it to the end (exit 1 names

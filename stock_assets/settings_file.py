@@ -18,8 +18,9 @@ CARRIED = ("STOCK_HOME", "STOCK_START_DATE", "STOCK_END_DATE", "STOCK_SYMBOLS", 
            "DAGSTER_HOME")
 
 
-def settings_path() -> Path:
-    return Path(os.environ.get("STOCK_ENV_FILE", "").strip() or ".env")
+def settings_path(env: dict[str, str] | None = None) -> Path:
+    """The project settings file: STOCK_ENV_FILE, else `.env` in the working directory."""
+    return Path((os.environ if env is None else env).get("STOCK_ENV_FILE", "").strip() or ".env")
 
 
 def load_project_settings() -> Path | None:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from stock_assets.instance import WORKSPACE, dagster_cli_options
 from stock_assets.processes import free_port, running, wait_until
-
-REPO = Path(__file__).resolve().parents[1]
 # N runs at once; pools at 1 unless set (op granularity: a run starts, and its step waits for
 # the pool's slot, so the embedding steps overlap while the embedded Chroma takes one writer).
 INSTANCE = """telemetry:
@@ -53,9 +52,10 @@ def dagster_dev(env: dict[str, str], max_concurrent_runs: int, pool_limits: dict
     (home / "dagster.yaml").write_text(INSTANCE.format(runs=max_concurrent_runs))
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     for pool, limit in pool_limits.items():
-        subprocess.run([dagster, "instance", "concurrency", "set", pool, str(limit)], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([dagster, "instance", "concurrency", "set", pool, str(limit)], check=True, capture_output=True, timeout=120,
+                       **dagster_cli_options(home, env))
     port = free_port()
-    with running([dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env):
+    with running([dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)], **dagster_cli_options(home, env)):
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=5).is_success, timeout=180, what="dagster dev")
         yield port
 

@@ -1,6 +1,7 @@
 """Shared fixtures. The partitions definition is built at import from the environment, so the
 test range is set here before any project module is imported."""
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -28,6 +29,44 @@ from stock_assets.news.random_bert import save_random_bert  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 REPLAY_DIR = REPO.parent / "shared" / "data" / "replay"
 REPLAY_SYMBOLS = ["SPY", "AAPL", "MSFT", "GOOG"]
+
+
+# The user's own settings and state in the checkout (what `make demo` wrote): no test may change them.
+USER_STATE = (".env", ".stock_home")
+
+
+def user_state_digest() -> dict[str, str]:
+    """Every file of the checkout's .env and .stock_home/ with its size and SHA-256."""
+    digest = {}
+    for name in USER_STATE:
+        root = REPO / name
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        for path in files:
+            with open(path, "rb") as handle:
+                digest[str(path.relative_to(REPO))] = f"{path.stat().st_size}:{hashlib.file_digest(handle, 'sha256').hexdigest()}"
+    return digest
+
+
+def pytest_sessionstart(session):
+    session.config.stash[USER_STATE_KEY] = user_state_digest()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite checks itself: the user's files are byte for byte what they were before it ran."""
+    before = session.config.stash.get(USER_STATE_KEY, None)
+    if before is None:
+        return
+    after = user_state_digest()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"FAILED: the test run changed the user's settings or state in the checkout: {shown}"
+        reporter.write_line(message, red=True) if reporter else print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+USER_STATE_KEY = pytest.StashKey[dict]()
 
 
 @pytest.fixture(scope="session")

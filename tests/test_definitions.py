@@ -5,7 +5,7 @@ import sys
 import dagster as dg
 
 from stock_assets.definitions import defs
-from tests.conftest import REPO
+from stock_assets.instance import WORKSPACE, dagster_cli_options
 
 
 def test_definitions_load_with_partitioned_raw_assets():
@@ -26,8 +26,8 @@ def test_definitions_load_with_partitioned_raw_assets():
 def test_dagster_definitions_validate_passes():
     bin_dir = os.path.dirname(sys.executable)
     proc = subprocess.run(
-        [os.path.join(bin_dir, "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [os.path.join(bin_dir, "dagster"), "definitions", "validate", "-w", str(WORKSPACE)],
+        capture_output=True, text=True, timeout=300, **dagster_cli_options(os.environ["DAGSTER_HOME"]),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr

@@ -6,7 +6,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from stock_assets.instance import WORKSPACE, dagster_cli_options
 from tests.servers import free_port, running, wait_until
 
 QUERY = """{ assetNodes { assetKey { path } groupName isPartitioned
@@ -48,8 +48,8 @@ def test_dagster_dev_serves_the_partitioned_assets(tmp_path):
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "STOCK_HOME": str(tmp_path)}
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    command = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    with running(command, cwd=REPO, env=env):
+    command = [dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
+    with running(command, **dagster_cli_options(tmp_path / "dagster", env)):
         def asset_nodes():
             answer = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": QUERY}, timeout=10).json()
             return (answer.get("data") or {}).get("assetNodes")

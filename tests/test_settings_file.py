@@ -44,3 +44,28 @@ def test_the_code_location_reads_the_file_at_import(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["2014-03-01", "['JPM',", "'XOM']"]
+
+
+def test_dagster_commands_run_where_no_env_file_beats_the_environment(tmp_path, monkeypatch):
+    """Dagster's CLI loads `.env` from its working directory over the environment; our launches run it
+    from the instance folder, with the project file (absolute) and relative paths made absolute."""
+    import os
+
+    from stock_assets.instance import WORKSPACE, dagster_cli_options
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".env").write_text("STOCK_SYMBOLS=XOM\nSTOCK_REPLAY_DIR=replay\n")
+    monkeypatch.chdir(checkout)
+    env = {**os.environ, "STOCK_ENV_FILE": ".env", "STOCK_SYMBOLS": "JPM", "STOCK_HOME": "home"}
+    options = dagster_cli_options(tmp_path / "dagster", env)
+    assert options["cwd"] == tmp_path / "dagster" and options["env"]["DAGSTER_HOME"] == str(tmp_path / "dagster")
+    assert options["env"]["STOCK_ENV_FILE"] == str(checkout / ".env") and options["env"]["STOCK_HOME"] == str(checkout / "home")
+    assert options["env"]["STOCK_REPLAY_DIR"] == str(checkout / "replay") and options["env"]["STOCK_SYMBOLS"] == "JPM"
+    validate = [os.path.join(os.path.dirname(sys.executable), "dagster"), "definitions", "validate", "-w", str(WORKSPACE)]
+    # the control: in the checkout, Dagster injects its .env (over STOCK_SYMBOLS=JPM)
+    there = subprocess.run(validate, cwd=checkout, env=options["env"], capture_output=True, text=True, timeout=300)
+    assert "Loaded environment variables from .env file: STOCK_SYMBOLS" in there.stderr + there.stdout
+    ours = subprocess.run(validate, capture_output=True, text=True, timeout=300, **options)
+    assert ours.returncode == 0 and "Validation successful" in ours.stdout + ours.stderr, ours.stderr[-2000:]
+    assert "Loaded environment variables" not in ours.stdout + ours.stderr

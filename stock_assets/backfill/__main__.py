@@ -20,10 +20,9 @@ from pathlib import Path
 
 from stock_assets.backfill.graphql import (
     DAEMONS, RUN_DONE, RUN_FAILED, BackfillError, DagsterGraphQL, Progress, describe_run, launch, progress, runs)
-from stock_assets.instance import ensure_local_instance
+from stock_assets.instance import WORKSPACE, dagster_cli_options, ensure_local_instance
 from stock_assets.processes import free_port, running, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 30  # dagster-daemon's heartbeat interval
 
 
@@ -53,14 +52,15 @@ def dagster_instance(url: str, log_path: Path):
     with ExitStack() as stack:
         log = stack.enter_context(open(log_path, "ab"))
         print(f"no Dagster webserver at {url}: starting one and the daemon on DAGSTER_HOME={home} (log: {log_path})", flush=True)
-        stack.enter_context(running([str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
-                                     "-p", str(port)], cwd=REPO, stdout=log, stderr=log))
+        dagster = dagster_cli_options(home)
+        stack.enter_context(running([str(bin_dir / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
+                                     "-p", str(port)], stdout=log, stderr=log, **dagster))
         api = DagsterGraphQL(f"http://127.0.0.1:{port}")
         wait_until(api.up, 300, "the Dagster webserver")
         if not backfill_daemon_alive(api):
             stack.callback(forget_daemon_heartbeats)  # exit runs last-in first: after the daemon has stopped
-            stack.enter_context(running([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO,
-                                        stdout=log, stderr=log))
+            stack.enter_context(running([str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+                                        stdout=log, stderr=log, **dagster))
         yield api
 
 

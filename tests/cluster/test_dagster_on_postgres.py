@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from stock_assets.backfill.graphql import LAUNCH
+from stock_assets.instance import WORKSPACE, dagster_cli_options
 from tests.conftest import REPLAY_DIR, REPO
 from tests.servers import free_port, running, wait_until
 
@@ -50,11 +51,12 @@ def test_materialize_and_a_queued_partitioned_backfill_on_a_postgres_instance(tm
     cli = [dagster, "asset", "materialize", "-m", "stock_assets.definitions", "--select", "raw_prices", "--partition", FIRST]
     import subprocess
 
-    done = subprocess.run(cli, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=300, **dagster_cli_options(env["DAGSTER_HOME"], env))
     assert done.returncode == 0, done.stderr[-3000:]
 
     port = free_port()
-    with running([dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env):
+    with running([dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)],
+                 **dagster_cli_options(env["DAGSTER_HOME"], env)):
         wait_until(lambda: httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ version }"}).json()["data"],
                    180, "the Dagster UI on PostgreSQL")
         params = {"partitionsByAssets": [{"assetKey": {"path": [a]}, "partitions": {"range": {"start": FIRST, "end": LAST}}}

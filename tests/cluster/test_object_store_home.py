@@ -29,7 +29,9 @@ SYMBOLS = ["AAPL", "MSFT"]
 
 def test_everything_the_platform_writes_lives_under_one_object_store_url(tmp_path, monkeypatch, s3_home, database_url,
                                                                          tiny_bert):
-    local = tmp_path / "local"
+    local, workdir = tmp_path / "local", tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # where a relative default (./.stock_home) would land
     monkeypatch.setenv("STOCK_HOME", s3_home)
     monkeypatch.setenv("STOCK_LOCAL_HOME", str(local))
     monkeypatch.setenv("STOCK_DATABASE_URL", database_url)
@@ -54,7 +56,7 @@ def test_everything_the_platform_writes_lives_under_one_object_store_url(tmp_pat
         assert (home / stored).exists(), stored
     assert [e.version for e in registry.load(home)] == [1] and entry.served_from > "2014-09-30"
     # locally only what needs a file system: the panel's mapped copy, caches; no lake, no model
-    assert not list(local.rglob("*.parquet")) and not list(local.rglob("*.pt")) and not (REPO / DEFAULT_STOCK_HOME / "models").exists()
+    assert not list(local.rglob("*.parquet")) and not list(local.rglob("*.pt")) and not (workdir / DEFAULT_STOCK_HOME).exists()
 
     # the local Triton serves the repository synced from the object store; the API reads the
     # served evaluation from there too

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from upath import UPath
 
 from tests.cluster.servers import S3_CREDENTIALS
 from tests.drills.conftest import finish, finish_all, run_job, start_run
