@@ -13,7 +13,8 @@ from stock_assets.metadata import frame_metadata
 from stock_assets.news.checks import CHROMA_CHECKS, EMBEDDING_CHECKS, chroma_check_result, embedding_check_results
 from stock_assets.news.columns import SENTIMENT_COLUMNS, embedding_matrix, embedding_series
 from stock_assets.news.embedder import hash_text
-from stock_assets.news.lexicon import LEXICON_SCORER, lexicon_sentiment, sentiment_label
+from stock_assets.news.lexicon import sentiment_label
+from stock_assets.news.sentiment import score_headlines
 from stock_assets.news.resources import ChromaResource, EmbedderResource
 from stock_assets.owners import owner_tag
 from stock_assets.partitions import daily_partitions_def
@@ -114,7 +115,8 @@ def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, e
     """One vector per headline (id, date, symbol, model, embedding float32[D]) from FinBERT or the
     configured encoder: mean pooling over the attention mask, and every headline's sentiment
     (sentiment_positive/negative/neutral): FinBERT's probabilities when the model has its head,
-    else the Loughran–McDonald finance dictionary's shares; `sentiment_scorer` names which.
+    else the shipped classifier's on the packaged MiniLM's vectors, else the Loughran–McDonald
+    dictionary's shares; `sentiment_scorer` names which, with its measured held-out figure.
 
     No headline is embedded twice: identical texts in a run are embedded once, and vectors
     are cached by (model id, text hash), so re-materializing a day embeds nothing.
@@ -131,10 +133,8 @@ def news_embeddings(context: dg.AssetExecutionContext, raw_news: pd.DataFrame, e
         }
     )
     frame["embedding"] = embedding_series(vectors.reshape(len(frame), model.dim))
-    # no FinBERT head (MiniLM, any plain encoder): the finance dictionary scores the headline
-    scorer = f"finbert head ({model.model_id})" if sentiment is not None else LEXICON_SCORER
-    if sentiment is None:
-        sentiment = lexicon_sentiment(texts)
+    # FinBERT's head, else the shipped classifier on MiniLM's vectors, else the finance dictionary
+    sentiment, scorer = score_headlines(texts, vectors, sentiment, model.fingerprint, model.model_id)
     for i, column in enumerate(SENTIMENT_COLUMNS):
         frame[column] = sentiment[:, i].astype(np.float32)
     frame["sentiment_scorer"] = scorer

