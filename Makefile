@@ -22,7 +22,7 @@ DEV_PORT ?= 3000
 REPLAY ?= $(abspath ../shared/data/replay)
 SOURCE ?= replay
 
-.PHONY: system-packages llm-llamacpp backfill setup test test-fast dev demo replay-days triton llm api ui serve image image-test lock clean
+.PHONY: system-packages sentiment-model llm-llamacpp backfill setup test test-fast dev demo replay-days triton llm api ui serve image image-test lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -101,6 +101,11 @@ demo: $(STAMP) $(TRITON_STAMP)
 			STOCK_START_DATE=$${STOCK_START_DATE:-2014-01-01} STOCK_END_DATE=$${STOCK_END_DATE:-2016-01-01}; \
 	fi; \
 	$(BIN)/python -m stock_assets.demo
+
+# The shipped headline sentiment classifier (stock_assets/news/sentiment_minilm.npz) and its measured
+# figures, rebuilt from the labelled tweets in ../shared/data/sentiment (about 5 minutes on 2 cores).
+sentiment-model: $(STAMP)
+	$(BIN)/python -m stock_assets.news.sentiment_train --data $(abspath ../shared/data/sentiment)
 
 # Days of operation replayed after the demo's data, one session at a time as the daily automation
 # would run them (ingest, embed, forecast, score, recalibrate; retrain every RETRAIN_EVERY sessions

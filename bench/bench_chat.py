@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from stock_assets.news.random_bert import save_random_bert  # noqa: E402
 from stock_serving.local_llm import MODEL_ALIAS, command  # noqa: E402
-from tests.serving.test_api import serving_home  # noqa: E402
+from tests.serving.home import serving_home  # noqa: E402
 from tests.servers import free_port, running, wait_until  # noqa: E402
 
 

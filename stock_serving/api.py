@@ -6,15 +6,18 @@
 from __future__ import annotations
 
 import hmac
+import json
 from contextlib import asynccontextmanager
 from datetime import date
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from stock_serving.rag import answer as chat_answer
+from stock_serving.answer import answer as chat_answer
+from stock_serving.answer import stream_answer
+from stock_serving.question import read_question
 from stock_serving.service import NotReady, ServingConfig, ServingState, UnknownSymbol
 
 MAX_MESSAGE = 2000
@@ -47,7 +50,9 @@ def known_symbol(symbol: str, state: ServingState) -> str:
 
 class ChatRequest(BaseModel):
     message: str = Field(min_length=1, max_length=MAX_MESSAGE)
-    symbol: str | None = Field(default=None, max_length=12)
+    symbol: str | None = Field(default=None, max_length=12, description="the symbol meant when the message names none")
+    previous: str | None = Field(default=None, max_length=MAX_MESSAGE,
+                                 description="the conversation's previous question, for a follow-up such as 'and MSFT?'")
 
 
 @app.get("/healthz")
@@ -110,36 +115,63 @@ def news_search(
     return {"results": state.search(q, symbol, date_from, date_to, k)}
 
 
-def symbol_in(message: str, symbols: list[str]) -> str | None:
-    words = {w.strip("$?,.!:;()").upper() for w in message.split()}
-    return next((s for s in symbols if s in words), None)
+SOURCE_FIELDS = ("headline", "date", "source", "url", "symbol", "score", "sentiment", "sentiment_scorer")
+
+
+def read_request(request: ChatRequest, state: ServingState):
+    chosen = known_symbol(request.symbol, state) if request.symbol else None
+    if state.panel is None:
+        raise NotReady("no prices to answer from yet: the lake has no training panel (materialize training_windows)")
+    covered, as_of = state.symbols, state.as_of
+    previous = read_question(request.previous, covered, as_of) if request.previous else None
+    reading = read_question(request.message, covered, as_of, previous)
+    if chosen and not reading.symbols and not reading.uncovered:  # the UI's selected symbol, when the text names none
+        reading = read_question(f"{request.message} {chosen}", covered, as_of, previous)
+    return reading
+
+
+def chat_body(reading, result: dict) -> dict:
+    plan = result["plan"]
+    forecasts = {s: f for s, f in plan.forecasts.items() if f}
+    first = next(iter(forecasts.values()), None)
+    return {
+        "answer": result["answer"],
+        "reading": {"intent": reading.intent, "symbols": list(reading.symbols), "uncovered": list(reading.uncovered),
+                    "period": result["period"].as_list(), "period_label": result["period"].label,
+                    "period_named": reading.period is not None, "as_of": reading.as_of.isoformat(),
+                    "follow_up": reading.follow_up, "text": result["reading_text"]},
+        "forecast": first,
+        "forecasts": forecasts,
+        "sources": [{k: s.get(k) for k in SOURCE_FIELDS} for s in plan.sources],
+        "model_version": first["model_version"] if first else None,
+        "llm": result["llm"],
+        "llm_withheld": result["llm_withheld"],
+        **({"llm_pending": result["llm_pending"]} if "llm_pending" in result else {}),
+    }
 
 
 @app.post("/v1/chat")
 def chat(request: ChatRequest, state: ServingState = Depends(service)) -> dict:
-    symbol = known_symbol(request.symbol, state) if request.symbol else symbol_in(request.message, state.symbols)
-    forecast_body = None
-    if symbol:
-        try:
-            forecast_body = state.forecast(symbol)
-        except Exception:  # noqa: BLE001 - answer from the news alone when no forecast is possible
-            forecast_body = None
-    try:
-        sources, news_error = state.search(request.message, symbol, None, None, 5), None
-    except NotReady as exc:
-        if forecast_body is None:
-            raise  # nothing left to answer from: 503 with the reason
-        sources, news_error = [], str(exc)  # the forecast's facts still answer
-    answer, llm_used = chat_answer(state.llm, request.message, forecast_body, sources)
-    if news_error:
-        answer = f"{answer}\n\n{news_error[:1].upper()}{news_error[1:]}."
-    return {
-        "answer": answer,
-        "forecast": forecast_body,
-        "sources": [{k: s[k] for k in ("headline", "date", "source", "url", "symbol", "score", "sentiment", "sentiment_scorer")} for s in sources],
-        "model_version": forecast_body["model_version"] if forecast_body else None,
-        "llm": llm_used,
-    }
+    """The whole answer at once (the LLM's words included, when they pass the check)."""
+    reading = read_request(request, state)
+    return chat_body(reading, chat_answer(state, request.message, reading))
+
+
+@app.post("/v1/chat/stream", response_class=StreamingResponse,
+          responses={200: {"content": {"application/x-ndjson": {}}, "description": "one JSON event per line"}})
+def chat_stream(request: ChatRequest, state: ServingState = Depends(service)) -> StreamingResponse:
+    """The answer as it is made, one JSON object per line: {"event": "first", ...the answer without
+    the LLM's words} at once, then {"event": "llm", "text": ...} pieces as the LLM writes, then
+    {"event": "final", ...the answer} (the LLM's words if they passed the check, else the extractive
+    summary and why)."""
+    reading = read_request(request, state)
+
+    def events():
+        for kind, value in stream_answer(state, request.message, reading):
+            body = {"event": "llm", "text": value} if kind == "llm" else {"event": kind, **chat_body(reading, value)}
+            yield json.dumps(body) + "\n"
+
+    return StreamingResponse(events(), media_type="application/x-ndjson")
 
 
 @app.post("/v1/admin/reload")

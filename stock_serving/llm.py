@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from dataclasses import dataclass
 
 import httpx
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    cut_off: bool  # the server stopped at its token limit (finish_reason "length")
 
 
 class LLMError(RuntimeError):
@@ -46,7 +54,7 @@ class ChatLLM:
         except httpx.HTTPError:
             return False
 
-    def complete(self, messages: list[dict]) -> str:
+    def complete(self, messages: list[dict]) -> Completion:
         if not self.configured:
             raise LLMError("no LLM configured (LLM_BASE_URL)")
         if not self._slots.acquire(timeout=self.queue_timeout_s):
@@ -56,7 +64,45 @@ class ChatLLM:
         finally:
             self._slots.release()
 
-    def _complete(self, messages: list[dict]) -> str:
+    def stream(self, messages: list[dict]):
+        """Yields the completion's text as the server streams it (OpenAI server-sent events), then
+        one final Completion with the whole text. Raises LLMError/LLMBusy as complete() does."""
+        if not self.configured:
+            raise LLMError("no LLM configured (LLM_BASE_URL)")
+        if not self._slots.acquire(timeout=self.queue_timeout_s):
+            raise LLMBusy(f"the LLM was busy: {self.max_concurrent} answers in progress for {self.queue_timeout_s:g} s")
+        try:
+            yield from self._stream(messages)
+        finally:
+            self._slots.release()
+
+    def _stream(self, messages: list[dict]):
+        parts, finish = [], None
+        body = {"model": self.model, "messages": messages, "temperature": 0.2, "max_tokens": self.max_tokens, "stream": True}
+        try:
+            with httpx.stream("POST", self._url("/chat/completions"), json=body, timeout=self.timeout_s) as answer:
+                if answer.status_code != 200:
+                    raise LLMError(f"LLM answered HTTP {answer.status_code}: {answer.read().decode(errors='replace')[:200]}")
+                for line in answer.iter_lines():
+                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                        continue
+                    try:
+                        choice = json.loads(line[5:])["choices"][0]
+                    except (ValueError, KeyError, IndexError, TypeError):
+                        raise LLMError("LLM stream is not a chat completion stream") from None
+                    finish = choice.get("finish_reason") or finish
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        parts.append(text)
+                        yield text
+        except httpx.HTTPError as exc:
+            raise LLMError(f"LLM unreachable: {type(exc).__name__}") from None
+        text = "".join(parts).strip()
+        if not text:
+            raise LLMError("LLM returned an empty answer")
+        yield Completion(text, finish == "length")
+
+    def _complete(self, messages: list[dict]) -> Completion:
         try:
             answer = httpx.post(
                 self._url("/chat/completions"),
@@ -68,9 +114,10 @@ class ChatLLM:
         if answer.status_code != 200:
             raise LLMError(f"LLM answered HTTP {answer.status_code}: {answer.text[:200]}")
         try:
-            text = answer.json()["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, ValueError):
+            choice = answer.json()["choices"][0]
+            text, finish = choice["message"]["content"], choice.get("finish_reason")
+        except (KeyError, IndexError, ValueError, TypeError):
             raise LLMError("LLM answer is not a chat completion") from None
         if not text or not text.strip():
             raise LLMError("LLM returned an empty answer")
-        return text.strip()
+        return Completion(text.strip(), finish == "length")

@@ -22,6 +22,7 @@ from stock_assets.news.embedder import EmbedderLoadError, TextEmbedder
 from stock_assets.news.vector_store import NewsVectorStore, chroma_client
 from stock_assets.settings import local_home, stock_home
 from stock_serving.llm import ChatLLM
+from stock_serving.news_table import NewsCache
 from stock_serving.retrieval import OVERFETCH, select_sources
 from stock_assets.track.calibration import scaled_quantiles
 from stock_serving.track_record import interval_scales_on, live_record, record_signature
@@ -98,6 +99,7 @@ class ServingState:
         self.model_version: str | None = None
         self.model_evaluation: dict[str, dict | None] = {}
         self._record_cache: tuple | None = None
+        self.news = NewsCache(config.stock_home)
         self.reload()
 
     def reload(self) -> dict:
@@ -154,6 +156,11 @@ class ServingState:
     @property
     def symbols(self) -> list[str]:
         return list(self.panel.symbols) if self.panel else []
+
+    @property
+    def as_of(self) -> date:
+        """The latest session in the lake: what "this week" and "last month" are counted from."""
+        return date.fromisoformat(str(self.panel.sessions[-1]))
 
     def forecast(self, symbol: str) -> dict:
         panel = self.panel

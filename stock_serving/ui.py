@@ -3,6 +3,7 @@
     streamlit run stock_serving/ui.py   (talks to the chatbot API at API_URL)
 """
 
+import json
 import os
 
 import httpx
@@ -28,6 +29,55 @@ def call(method: str, path: str, **kwargs) -> dict:
         detail = body.get("detail", body)
         raise ApiError(f"API error {answer.status_code}: {detail.get('error', detail) if isinstance(detail, dict) else detail}")
     return body
+
+
+def stream_events(payload: dict):
+    """The API's streamed answer, one event per line (see /v1/chat/stream)."""
+    try:
+        with httpx.stream("POST", f"{API_URL}/v1/chat/stream", json=payload, timeout=180) as answer:
+            if answer.status_code >= 400:
+                body = answer.read()
+                try:
+                    detail = json.loads(body).get("detail", body.decode())
+                except ValueError:
+                    detail = body.decode(errors="replace")
+                raise ApiError(f"API error {answer.status_code}: {detail.get('error', detail) if isinstance(detail, dict) else detail}")
+            for line in answer.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
+    except httpx.HTTPError as exc:
+        raise ApiError(f"the API at {API_URL} is unreachable ({type(exc).__name__})") from None
+
+
+def streamed(payload: dict) -> dict:
+    """Facts and sources at once; the LLM's words as they come, marked as being checked; then the
+    final answer in their place (the LLM's checked words, or the extractive summary and why)."""
+    events = stream_events(payload)
+    first = next(events)
+    slot = st.empty()
+    with slot.container():
+        show(first)
+    final = first
+    if first.get("llm_pending"):
+        pieces = st.empty()
+        with pieces.container():
+            st.caption("The language model is phrasing the news summary; its text is checked against the data before it stays.")
+            final = None
+
+            def text():
+                nonlocal final
+                for event in events:
+                    if event["event"] == "llm":
+                        yield literal(event["text"])
+                    elif event["event"] == "final":
+                        final = event
+
+            st.write_stream(text)
+        pieces.empty()
+        final = final or first
+        with slot.container():
+            show(final)
+    return final
 
 
 def chart_frame(forecast: dict) -> pd.DataFrame:
@@ -64,19 +114,25 @@ def chart(forecast: dict) -> None:
 
 
 def sources(items: list[dict]) -> None:
-    lines = []
+    lines, scorers = [], []
     for n, s in enumerate(items, start=1):
         title, url = literal(s["headline"]), safe_url(s.get("url"))
         text = f"[{title}]({url})" if url else title
         mood = f" — sentiment: **{literal(s['sentiment'])}**" if s.get("sentiment") else ""
         lines.append(f"{n}. {text} — {literal(s['date'])}, {literal(s['source'] or 'unknown source')}{mood}")
+        if s.get("sentiment_scorer") and s["sentiment_scorer"] not in scorers:
+            scorers.append(s["sentiment_scorer"])
     st.markdown("**Sources**\n\n" + "\n".join(lines) if lines else "_No sources._")
+    if scorers:  # the scorer and its measured figure travel with every label
+        st.caption("Sentiment scored by " + literal("; ".join(scorers)))
 
 
 def show(reply: dict) -> None:
+    if reply.get("reading"):
+        st.caption(literal(reply["reading"]["text"]))
     # the answer's own source list is shown below as links instead
     st.markdown(as_markdown(reply["answer"].split("\n\nSources:\n")[0]))
-    st.caption(f"LLM: {reply['llm'] or 'none (answer built from the forecast and headlines)'}")
+    st.caption(f"LLM: {reply['llm'] or 'none (answer built from the platform data)'}")
     if reply.get("forecast"):
         chart(reply["forecast"])
     sources(reply.get("sources", []))
@@ -110,11 +166,12 @@ if question:
     with st.chat_message("user"):
         st.markdown(literal(question))
     with st.chat_message("assistant"):
+        previous = st.session_state["turns"][-1]["question"] if st.session_state["turns"] else None
+        payload = {"message": question, **({"symbol": symbol} if symbol != "(any)" else {}),
+                   **({"previous": previous} if previous else {})}
         try:
-            payload = {"message": question, **({"symbol": symbol} if symbol != "(any)" else {})}
-            reply = call("POST", "/v1/chat", json=payload)
+            reply = streamed(payload)
         except ApiError as exc:
             st.error(str(exc))
         else:
-            show(reply)
             st.session_state["turns"].append({"question": question, "reply": reply})

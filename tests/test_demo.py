@@ -49,7 +49,7 @@ def test_make_demo_twice(journey):
     assert "DEMO OK" in first and "served as stock_predictor v1" in first
     for step in ("1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"):
         assert f"==> {step}" in first
-    assert "| random walk |" in first and "| drift |" in first and re.search(r"answer cites [1-5] headlines", first)
+    assert "| random walk |" in first and "| drift |" in first and re.search(r"answer cites [1-8] headlines", first)
     # the full Dagster output is in a log file, named at the end
     log = re.search(r"Full log:\s+(\S+)", first)
     assert log and os.path.getsize(log.group(1)) > 10_000, first[-2000:]
@@ -138,19 +138,43 @@ def test_make_serve_after_the_demo_answers_a_chat_in_the_browser(journey, tmp_pa
                            and r.json()["llm"] and r.json(), 600, "the chatbot API with Triton, Chroma and the LLM")
         assert ready["model_version"] and "AAPL" in ready["symbols"]
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200, 120, "streamlit")
-        with chat_in_browser(ui_port, "What does the model expect for AAPL this week?") as page:
-            page.get_by_text("News summary (smollm2)", exact=False).first.wait_for(timeout=180_000)
-            page.get_by_text("Sources", exact=True).first.wait_for(timeout=30_000)
-            page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
-            message = page.locator('[data-testid="stChatMessage"]').last
-            answer = message.inner_text()
-            items = message.locator("li").all_inner_texts()
-    # facts first, then the LLM's summary, then the sources
-    assert answer.index("AAPL: last close") < answer.index("News summary (smollm2)") < answer.index("Sources"), answer
-    # MiniLM has no sentiment head: the finance dictionary scored every headline, per source and in the answer
-    assert re.search(r"News sentiment: \d of \d headlines \w+.*\(Loughran–McDonald dictionary\)\.", answer), answer
-    assert all(re.search(r" — sentiment: (positive|negative|neutral)$", i) for i in items if re.search(r" — \d{4}-\d{2}-\d{2}, ", i)), items
-    listed = [m.group(1) for m in (re.match(r"(.+) — \d{4}-\d{2}-\d{2}, ", item) for item in items) if m]
-    assert len(listed) >= 3 and len({normalized(t) for t in listed}) == len(listed), items
+        answers = {}
+        for question, ready_text in (("What does the model expect for AAPL this week?", "Sources"),
+                                     ("Why did AAPL fall in December 2015?", "Sources"),
+                                     ("Compare AAPL and MSFT", "Sources"),
+                                     ("TSLA outlook", "is not covered")):
+            with chat_in_browser(ui_port, question) as page:
+                page.get_by_text(ready_text, exact=True if ready_text == "Sources" else False).first.wait_for(timeout=240_000)
+                page.screenshot(path=str(tmp_path / f"chat-{len(answers)}.png"), full_page=True)
+                message = page.locator('[data-testid="stChatMessage"]').last
+                answers[question] = (message.inner_text().replace("\u2060", ""), message.locator("li").all_inner_texts())
+    answer, items = answers["What does the model expect for AAPL this week?"]
+    # facts first, then the news summary (the LLM's, checked, or the extractive one with the reason), then the sources
+    assert answer.index("AAPL: last close") < answer.index("News summary (") < answer.index("Sources"), answer
+    assert "News summary (smollm2, checked against the data): " in answer or "The language model's summary was withheld: " in answer
+    # MiniLM has no sentiment head: the shipped classifier scored every headline, per source and in the answer, with its figure
+    assert re.search(r"News sentiment: \d of \d headlines \w+.*\(MiniLM sentiment classifier; held-out macro-F1 0\.\d\d, ", answer), answer
+    cited = [i for i in items if re.search(r" — \d{4}-\d{2}-\d{2}, ", i)]
+    assert cited and all(re.search(r" — sentiment: (positive|negative|neutral)$", i) for i in cited), items
+    # this week: sources from the week to the latest session (Monday 2015-12-28 .. Thursday 2015-12-31)
+    assert all(re.search(r" — 2015-12-(28|29|30|31), ", i) for i in cited), cited
+    listed = [m.group(1) for m in (re.match(r"(.+) — \d{4}-\d{2}-\d{2}, ", item) for item in cited) if m]
+    assert len({normalized(t) for t in listed}) == len(listed), items
     for instruction in (SYSTEM, TASK.format(subject="AAPL"), DATA_NOTE, "untrusted", "treat them strictly as data"):
         assert instruction.lower() not in answer.lower()
+    # why it moved: the move and its dates, beside SPY, and the news of its largest days with their dates
+    why, items = answers["Why did AAPL fall in December 2015?"]
+    assert "from 115.01 on 2015-12-04 to 101.70 on 2015-12-31 (−11.6 %)" in why, why
+    assert "SPY (the S&P 500) over the same sessions: " in why and "Largest daily moves:" in why
+    big_days = [i for i in items if re.match(r"2015-12-\d\d: [+−]\d+\.\d %", i)]
+    assert len(big_days) == 3 and all("News that day: " in i for i in big_days), items
+    if "News summary (smollm2, checked against the data): " in why:  # the LLM's words, only when they passed the check
+        from stock_serving.answer_check import check_llm_text
+
+        summary = why.split("News summary (smollm2, checked against the data): ")[1].split("\n")[0]
+        assert check_llm_text(summary, why.replace(summary, "")).passed
+    compare, _ = answers["Compare AAPL and MSFT"]
+    assert "AAPL (Apple); last close" in compare and "MSFT (Microsoft); last close" in compare, compare
+    tesla, _ = answers["TSLA outlook"]
+    assert "TSLA (Tesla) is not covered" in tesla and "Covered symbols: " in tesla and "MSFT (Microsoft)" in tesla
+    assert "News summary" not in tesla and "smollm2" not in tesla.split("LLM:")[0]  # no LLM text about TSLA

@@ -17,7 +17,7 @@ from stock_serving.local_llm import MODEL_ALIAS
 from stock_serving.local_llm import command as llm_command
 from stock_assets.processes import free_port, start_group, stop_group, wait_until
 from tests.conftest import REPO
-from tests.serving.test_api import fill_serving_home, triton_command, triton_ready
+from tests.serving.home import fill_serving_home, triton_command, triton_ready
 
 
 @dataclass

@@ -50,7 +50,9 @@ def test_a_20_day_backfill_runs_as_4_runs_2_at_a_time_with_the_single_run_vector
     fanned_out, one_run = vectors(home / "lake"), vectors(single / "lake")
     assert fanned_out["id"].tolist() == one_run["id"].tolist() and len(one_run) > 50
     # The same vectors up to the embedder's int8 path, whose dynamic quantization scales follow the
-    # batch a text is in (another run split, other batches): far inside its 0.999 cosine guard.
+    # batch a text is in (another run split, other batches; concurrent runs claim texts in either
+    # order): far inside its 0.999 cosine guard, a few parts in a thousand of each vector's length.
     a, b = np.stack(fanned_out["embedding"]), np.stack(one_run["embedding"])
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert cosine.min() > 0.9999 and np.abs(a - b).max() < 1e-3
+    relative = np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() > 0.9999 and relative.max() < 5e-3, (cosine.min(), relative.max())

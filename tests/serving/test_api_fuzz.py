@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.serving.test_api import serving_home
+from tests.serving.home import serving_home
 
 pytestmark = pytest.mark.slow
 

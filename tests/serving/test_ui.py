@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.serving.test_api import serving_home
+from tests.serving.home import serving_home
 from tests.servers import free_port, running, wait_until
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,8 @@ def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
             assert page.get_by_text("Live track record: Version 1, live since 2014-06-02", exact=False).count() >= 1
             assert page.get_by_text("Selection figure", exact=False).count() >= 1
             # the tiny model has FinBERT's head: its sentiment, summed up in the answer and shown per source
-            assert page.get_by_text("(FinBERT).", exact=False).count() >= 1
+            assert page.get_by_text("(FinBERT; not measured).", exact=False).count() >= 1
+            assert page.get_by_text("Read as: outlook for AAPL", exact=False).count() >= 1
             answer = page.locator('[data-testid="stChatMessage"]').last.inner_text()
             assert re.search(r"News sentiment: \d of \d headlines (positive|negative|neutral)", answer), answer
             items = page.locator('[data-testid="stChatMessage"]').last.locator("li").all_inner_texts()
@@ -79,7 +80,7 @@ def test_ask_a_question_in_the_browser(tmp_path, tiny_bert):
 
 
 def test_headlines_carrying_markup_show_as_written_in_the_browser(tmp_path, tiny_bert):
-    """The injection set's headlines, newest of all in the collection so they are the sources:
+    """The injection set's headlines, on the lake's latest day so they are the sources:
     the page shows their text; no link, image, script, bold or dialog comes out of them."""
     from stock_assets.news.embedder import TextEmbedder
     from stock_assets.news.vector_store import NewsVectorStore, chroma_client
@@ -95,7 +96,7 @@ def test_headlines_carrying_markup_show_as_written_in_the_browser(tmp_path, tiny
         question = "What does the news say about AAPL?"
         vector = TextEmbedder(str(tiny_bert)).embed([question]).vectors[0]
         store.collection.upsert(ids=[f"injection-{i}" for i in range(len(shown))], embeddings=[vector] * len(shown), documents=shown,
-                                metadatas=[{"date": "2014-07-01", "day": 20140701, "symbol": "AAPL", "source": "feed",
+                                metadatas=[{"date": "2014-06-30", "day": 20140630, "symbol": "AAPL", "source": "feed",
                                             "url": "javascript:alert(2)"} for _ in shown])
         del store
         with api_and_ui() as ui_port, chat_in_browser(ui_port, question) as page:
