@@ -156,6 +156,14 @@ def _month(name: str, year: int | None, as_of: date) -> Period:
 
 
 def read_period(text: str, as_of: date) -> Period | None:
+    """The period the text names (None: none, or one that does not exist: "31/31", "the past 99999 sessions")."""
+    try:
+        return _read_period(text, as_of)
+    except (ValueError, OverflowError, IndexError):
+        return None
+
+
+def _read_period(text: str, as_of: date) -> Period | None:
     t = text.lower()
     monday = as_of - timedelta(days=as_of.weekday())
     if m := re.search(rf"\b(?:from|between)\s+({DAY})\s+(?:to|and|until|through|-)\s+({DAY})", t):

@@ -89,5 +89,7 @@ def score_headlines(texts: list[str], vectors: np.ndarray, head: np.ndarray | No
         return head, scorer_label(f"finbert head ({encoder_id})")
     classifier = shipped_classifier()
     if classifier is not None and classifier.encoder_fingerprint == encoder_fingerprint:
-        return classifier.probabilities(vectors.reshape(len(texts), -1)), scorer_label(classifier.name)
+        if not texts:  # a day without headlines: no vector to reshape
+            return np.zeros((0, 3), np.float32), scorer_label(classifier.name)
+        return classifier.probabilities(np.asarray(vectors).reshape(len(texts), -1)), scorer_label(classifier.name)
     return lexicon_sentiment(texts), scorer_label(LEXICON_SCORER)

@@ -82,3 +82,11 @@ def test_an_encoder_without_head_gets_dictionary_sentiment_in_lake_and_chroma(tm
     assert {m["sentiment_scorer"] for m in got["metadatas"]} == {scorer_label(LEXICON_SCORER)}
     label_of = dict(zip(embeddings["id"], (sentiment_label(p) for p in probs)))
     assert all(m["sentiment"] == label_of[i] for i, m in zip(got["ids"], got["metadatas"]))
+
+
+def test_a_day_without_headlines_scores_nothing_with_either_scorer():
+    from stock_assets.news.sentiment import score_headlines, shipped_classifier
+
+    for fingerprint in (shipped_classifier().encoder_fingerprint, "another encoder"):
+        probs, scorer = score_headlines([], np.zeros((0, 384), np.float32), None, fingerprint, "encoder@x")
+        assert probs.shape == (0, 3) and scorer
