@@ -64,8 +64,9 @@ def install(backend: str, target: Path) -> float:
 
 
 def complete(url: str) -> tuple[float, int]:
-    messages = build_messages("What does the news say about AAPL?", None,
-                              [{"headline": h, "date": "2015-12-09", "source": "stocknet-twitter"} for h in HEADLINES])
+    items = [{"headline": h, "date": "2015-12-09", "source": "stocknet-twitter"} for h in HEADLINES]
+    facts = f"News for AAPL, 2015-12-09: {len(HEADLINES)} headlines."
+    messages = build_messages("What does the news say about AAPL?", facts, items, "AAPL")
     started = time.perf_counter()
     answer = httpx.post(f"{url}/v1/chat/completions", timeout=600,
                         json={"model": MODEL_ALIAS, "messages": messages, "temperature": 0.2, "max_tokens": 128})

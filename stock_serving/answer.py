@@ -31,6 +31,7 @@ class Draft:
     sources: list[dict]
     forecasts: dict[str, dict | None] = field(default_factory=dict)
     llm_allowed: bool = True
+    notes: list[str] = field(default_factory=list)  # what could not be used (news search down)
 
 
 def reading_text(reading: Reading, period: Period) -> str:
@@ -91,15 +92,18 @@ def draft(state, reading: Reading, question: str) -> Draft:
     else:
         summary = story_facts.lines
         facts.cited += story_facts.cited
-    sources = list(facts.cited)
+    sources, notes = list(facts.cited), []
     for symbol in symbols or [None]:
         try:
             sources += state.search(question, symbol, period.start, period.end, SEARCH_SOURCES)
         except Exception as exc:  # noqa: BLE001 - the vector store is down: the lake's items still cite
             log.info("news search unavailable: %s", exc)
+            message = str(exc)
+            notes = [f"{message[:1].upper()}{message[1:]}; the sources are the lake's own."]
+            break
     inside = [s for s in sources if period.start.isoformat() <= str(s.get("session") or s["date"]) <= period.end.isoformat()
               or period.start.isoformat() <= str(s["date"]) <= period.end.isoformat()]
-    return Draft(reading, facts.lines, summary, distinct(inside, MAX_SOURCES), forecasts)
+    return Draft(reading, facts.lines, summary, distinct(inside, MAX_SOURCES), forecasts, notes=notes)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ def compose(plan: Draft, phrasing: Phrasing, llm_name: str | None) -> str:
         parts.append("News summary (extractive: the period's headlines grouped into stories):\n" + "\n".join(plan.summary))
     if phrasing.note:
         parts.append(phrasing.note)
+    parts += plan.notes
     if plan.sources:
         parts.append(sentiment_balance(plan.sources))
         parts.append("Sources:\n" + "\n".join(headline_lines(plan.sources)))

@@ -46,7 +46,9 @@ def drive(api: str, plan: list[tuple[str, str, str, dict]], concurrency: int, ti
             return Outcome(kind, 0, time.monotonic() - started)
         seconds = time.monotonic() - started
         body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-        return Outcome(kind, answer.status_code, seconds, body.get("llm") if kind == "chat" else None,
+        # the LLM answered: its checked text shown, or withheld by the check against the data
+        reached = body.get("llm") or ("withheld by the check" if body.get("llm_withheld") else None)
+        return Outcome(kind, answer.status_code, seconds, reached if kind == "chat" else None,
                        kind == "chat" and BUSY in body.get("answer", ""))
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

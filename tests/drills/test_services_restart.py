@@ -38,7 +38,12 @@ def timed(method: str, url: str, limit: float, **kwargs) -> httpx.Response:
 
 
 def chat(api: str, symbol: str, limit: float = LLM_TIMEOUT_S) -> httpx.Response:
-    return timed("POST", f"{api}/v1/chat", limit, json={"message": f"news about {symbol}", "symbol": symbol})
+    return timed("POST", f"{api}/v1/chat", limit, json={"message": f"What does the model expect for {symbol}?"})
+
+
+def llm_reached(body: dict) -> bool:
+    """The LLM answered: its text shown (it passed the check against the data) or withheld with the reason."""
+    return body["llm"] == MODEL_ALIAS or bool(body["llm_withheld"])
 
 
 def test_services_going_away_and_coming_back(tmp_path, tiny_bert):
@@ -46,7 +51,7 @@ def test_services_going_away_and_coming_back(tmp_path, tiny_bert):
         api = stack.api
         ready = httpx.get(f"{api}/readyz").json()
         assert ready["llm"] is True and ready["degraded"] == [], ready
-        assert chat(api, "AAPL").json()["llm"] == MODEL_ALIAS
+        assert llm_reached(chat(api, "AAPL").json())
 
         # the LLM server dies: readiness says so; chat answers without it, says so, and fast
         since = stack.kill("llm")
@@ -59,7 +64,7 @@ def test_services_going_away_and_coming_back(tmp_path, tiny_bert):
         while httpx.get(f"{api}/readyz").json()["llm"] is not True:
             assert time.monotonic() - wait < NOTICE_S, "the LLM is back but /readyz does not say so"
             time.sleep(0.1)
-        assert chat(api, "MSFT").json()["llm"] == MODEL_ALIAS
+        assert llm_reached(chat(api, "MSFT").json())
 
         # Triton dies: 503 naming it; forecasts 503 with the reason; chat answers from the news
         since = stack.kill("triton")
@@ -79,8 +84,8 @@ def test_services_going_away_and_coming_back(tmp_path, tiny_bert):
         search = timed("GET", f"{api}/v1/news/search", 10.0, params={"q": "iphone"})
         assert search.status_code == 503 and "news search is unavailable" in search.json()["detail"]["error"]
         answer = chat(api, "AAPL").json()
-        assert answer["forecast"]["symbol"] == "AAPL" and answer["sources"] == []
-        assert "News search is unavailable" in answer["answer"]
+        assert answer["forecast"]["symbol"] == "AAPL"
+        assert "News search is unavailable" in answer["answer"] and "the sources are the lake's own" in answer["answer"]
         stack.start("chroma")
         noticed_within(api, time.monotonic(), lambda b: b["status"] == "ready")
         assert timed("GET", f"{api}/v1/news/search", 10.0, params={"q": "iphone", "k": 3}).json()["results"]
