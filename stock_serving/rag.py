@@ -75,7 +75,7 @@ def scorer_name(scorer: str | None) -> str:
         label = "Loughran–McDonald dictionary"
     elif name.startswith("finbert"):
         label = "FinBERT"
-    elif name.startswith("minilm-logreg"):
+    elif name.startswith("minilm-"):
         label = "MiniLM sentiment classifier"
     else:
         label = name

@@ -145,6 +145,8 @@ def test_make_serve_after_the_demo_answers_a_chat_in_the_browser(journey, tmp_pa
                                      ("TSLA outlook", "is not covered")):
             with chat_in_browser(ui_port, question) as page:
                 page.get_by_text(ready_text, exact=True if ready_text == "Sources" else False).first.wait_for(timeout=240_000)
+                # the LLM's words stream in and are checked: read the answer once they are replaced by the final one
+                page.get_by_text("is phrasing the news summary", exact=False).first.wait_for(state="detached", timeout=240_000)
                 page.screenshot(path=str(tmp_path / f"chat-{len(answers)}.png"), full_page=True)
                 message = page.locator('[data-testid="stChatMessage"]').last
                 answers[question] = (message.inner_text().replace("\u2060", ""), message.locator("li").all_inner_texts())

@@ -4,11 +4,12 @@
 
 Data: the labelled financial news tweets (MIT; sent_train.csv 9,543, sent_valid.csv 2,388). The
 classifier is scikit-learn's multinomial logistic regression on all-MiniLM-L6-v2's headline vectors
-(the packaged encoder, the same code path news_embeddings uses). Its regularisation C is chosen
-by 5-fold cross-validated macro-F1 on the training file only; then the held-out file is scored
-once, for the classifier and for the Loughran–McDonald dictionary, and both figures are written
-beside the weights (sentiment_measured.json). Writes stock_assets/news/sentiment_minilm.npz
-(float32 [3, 384] + [3]: about 5 kB).
+(the packaged encoder, the same code path news_embeddings uses), alone or with the headline's word
+(1-2) and character (2-5) n-grams, TF-IDF weighted. Which of the two, and the regularisation C,
+are chosen by 5-fold cross-validated macro-F1 on the training file only; then the held-out file
+is scored once, for the classifier and for the Loughran–McDonald dictionary, and the figures are
+written beside the weights (sentiment_measured.json). Writes stock_assets/news/sentiment_minilm.npz
+(the weights, and the n-gram vocabularies with their IDF weights when chosen).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import pandas as pd
 
 from stock_assets.news.lexicon import LEXICON_SCORER, lexicon_sentiment, sentiment_label
 from stock_assets.news.sentiment import (
-    CLASSIFIER_FILE, DATASET_LABELS, MEASURED_FILE, ORDER, HeadlineClassifier, package_file)
+    CLASSIFIER_FILE, DATASET_LABELS, MEASURED_FILE, ORDER, HeadlineClassifier, features, ngram_vectorizers, package_file)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment"
 C_GRID = (0.25, 1.0, 4.0, 16.0, 64.0)
-CLASSIFIER_NAME = "minilm-logreg"
+NGRAM_C_GRID = (4.0, 16.0, 64.0)
+CLASSIFIER_NAME = "minilm-logreg"  # the vector alone
+NGRAM_NAME = "minilm-ngram-logreg"  # the vector and the headline's word and character n-grams
 
 
 def load(path: Path) -> tuple[list[str], np.ndarray]:
@@ -45,10 +48,31 @@ def scores(truth: np.ndarray, predicted: np.ndarray, data: str) -> dict:
             "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4), "texts": int(len(truth)), "data": data}
 
 
-def train(data: Path, out_dir: Path) -> dict:
+def fit(texts: list[str], vectors: np.ndarray, labels: np.ndarray, c: float, with_ngrams: bool, name: str,
+        fingerprint: str) -> HeadlineClassifier:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+    ngrams = None
+    if with_ngrams:
+        ngrams = ngram_vectorizers()
+        for vectorizer in ngrams:
+            vectorizer.fit(texts)
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(features(texts, vectors, ngrams), labels)
+    return HeadlineClassifier(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), fingerprint, name, ngrams)
+
+
+def cross_validated(texts: list[str], vectors: np.ndarray, labels: np.ndarray, c: float, with_ngrams: bool) -> float:
+    """Macro-F1 over 5 stratified folds of the training file (n-gram vocabularies fitted inside each fold)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    predicted = np.zeros_like(labels)
+    for inside, held in StratifiedKFold(5, shuffle=True, random_state=0).split(vectors, labels):
+        model = fit([texts[i] for i in inside], vectors[inside], labels[inside], c, with_ngrams, "cv", "")
+        predicted[held] = model.probabilities([texts[i] for i in held], vectors[held]).argmax(axis=1)
+    return scores(labels, predicted, "cv")["macro_f1"]
+
+
+def train(data: Path, out_dir: Path) -> dict:
     from stock_assets.news.embedder import MINILM, TextEmbedder
 
     train_texts, train_y = load(data / "sent_train.csv")
@@ -57,23 +81,22 @@ def train(data: Path, out_dir: Path) -> dict:
     encoder = TextEmbedder(MINILM, precision="fp32")
     train_x = encoder.embed(train_texts).vectors
     print(f"embedded {len(train_texts)} training texts in {time.monotonic() - started:.0f} s ({encoder.model_id})", flush=True)
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
     chosen, best = None, -1.0
-    for c in C_GRID:  # chosen on the training file only
-        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        f1 = scores(train_y, cross_val_predict(model, train_x, train_y, cv=folds), "cv")["macro_f1"]
-        print(f"C={c:g}: 5-fold macro-F1 {f1:.4f}", flush=True)
-        if f1 > best:
-            chosen, best = c, f1
-    model = LogisticRegression(C=chosen, max_iter=5000, class_weight="balanced").fit(train_x, train_y)
-    classifier = HeadlineClassifier(model.coef_.astype(np.float32), model.intercept_.astype(np.float32),
-                                    encoder.fingerprint, CLASSIFIER_NAME)
+    for with_ngrams, grid in ((False, C_GRID), (True, NGRAM_C_GRID)):  # chosen on the training file only
+        for c in grid:
+            f1 = cross_validated(train_texts, train_x, train_y, c, with_ngrams)
+            print(f"{'vector + n-grams' if with_ngrams else 'vector'}, C={c:g}: 5-fold macro-F1 {f1:.4f}", flush=True)
+            if f1 > best:
+                chosen, best = (with_ngrams, c), f1
+    with_ngrams, c = chosen
+    name = NGRAM_NAME if with_ngrams else CLASSIFIER_NAME
+    classifier = fit(train_texts, train_x, train_y, c, with_ngrams, name, encoder.fingerprint)
     # the held-out file, scored once
     valid_x = encoder.embed(valid_texts).vectors
     held_out = f"{data.name}/sent_valid.csv"
     figures = {
-        CLASSIFIER_NAME: {**scores(valid_y, classifier.probabilities(valid_x).argmax(axis=1), held_out), "c": chosen,
-                          "cv_macro_f1": best},
+        name: {**scores(valid_y, classifier.probabilities(valid_texts, valid_x).argmax(axis=1), held_out), "c": c,
+               "cv_macro_f1": best},
         LEXICON_SCORER: scores(valid_y, np.array([ORDER.index(sentiment_label(p)) for p in lexicon_sentiment(valid_texts)]),
                                held_out),
         "always neutral": scores(valid_y, np.full(len(valid_y), ORDER.index("neutral")), held_out),

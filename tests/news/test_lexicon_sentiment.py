@@ -56,8 +56,9 @@ def test_the_shipped_classifier_scores_minilm_vectors_and_beats_the_dictionary_o
     encoder = TextEmbedder(MINILM)
     assert shipped_classifier().encoder_fingerprint == encoder.fingerprint
     probs, scorer = score_headlines(texts, encoder.embed(texts).vectors, None, encoder.fingerprint, encoder.model_id)
-    figures = measured()["minilm-logreg"]
-    assert scorer == f"minilm-logreg (held-out macro-F1 {figures['macro_f1']:.2f}, accuracy {figures['accuracy']:.2f} " \
+    name = shipped_classifier().name
+    figures = measured()[name]
+    assert scorer == f"{name} (held-out macro-F1 {figures['macro_f1']:.2f}, accuracy {figures['accuracy']:.2f} " \
                      f"on {figures['texts']:,} labelled texts)"
     classifier_f1 = f1_score(truth, probs.argmax(axis=1), average="macro")
     lexicon_f1 = f1_score(truth, [ORDER.index(sentiment_label(p)) for p in lexicon_sentiment(texts)], average="macro")
