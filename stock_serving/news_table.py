@@ -9,6 +9,7 @@ session), so "the news of a day" is the news that could have moved that day's cl
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date
 
@@ -108,14 +109,24 @@ def balance(frame: pd.DataFrame) -> str:
 
 
 class NewsCache:
-    """The table, read again only when the lake's news or embeddings changed."""
+    """The table, read again only when the lake's news or embeddings changed; one reader at a time
+    (concurrent chats wait for the one read instead of each reading the lake)."""
 
     def __init__(self, home):
         self.home = home
         self._key: tuple | None = None
         self._table = NewsTable.empty()
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Read the table in the background (at start and after a reload), so the first chat does not."""
+        threading.Thread(target=self.table, name="news-table", daemon=True).start()
 
     def table(self) -> NewsTable:
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> NewsTable:
         key = (folder_signature(self.home / "lake" / "raw_news"), folder_signature(self.home / "lake" / "news_embeddings"))
         if key != self._key:
             try:

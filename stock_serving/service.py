@@ -116,6 +116,7 @@ class ServingState:
             self.load_embedder()
             self.model_version = self.triton.model_version() if self.triton.ready() else None
             self.model_evaluation = {}
+            self.news.warm()
             if self.model_version:
                 self.model_evaluation[self.model_version] = served_evaluation(home, self.model_version)
             return {"model_version": self.model_version, "collection_size": self.store.collection.count() if self.store else None}
