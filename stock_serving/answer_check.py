@@ -121,8 +121,10 @@ def check_llm_text(text: str, sources_text: str, cut_off: bool = False) -> Check
         if year not in times:
             problems.append(f"the year {year} is not in the data")
     for match in WORD.finditer(text):
-        word = match.group(0).strip("'-")
+        word = re.sub(r"'s$", "", match.group(0).strip("'-"))  # a possessive names what its word names
         lower = word.lower()
+        if lower == "may" and not word[:1].isupper():  # the verb, not the month
+            continue
         if lower in MONTH_NAMES:
             if lower not in times:
                 problems.append(f"the month {word} is not in the data")
@@ -136,7 +138,8 @@ def check_llm_text(text: str, sources_text: str, cut_off: bool = False) -> Check
             problems.append(f"the ticker ${tag.upper()} is not in the data")
     stems = {STEM(w) for w in words}
     for word in re.findall(r"[a-z]{4,}", text.lower()):
-        if word not in ENGLISH_STOP_WORDS and word not in PHRASING and word not in MONTH_NAMES and STEM(word) not in stems:
+        if word not in ENGLISH_STOP_WORDS and word not in PHRASING and word not in MONTH_NAMES and STEM(word) not in stems \
+                and STEM(re.sub(r"s$", "", word)) not in stems:
             problems.append(f"the word {word!r} is not in the data")
     problems += contradicted_moves(text, sources_text)
     unique = list(dict.fromkeys(problems))
