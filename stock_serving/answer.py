@@ -113,26 +113,9 @@ class Phrasing:
     withheld: str | None = None  # the check's reasons, when the LLM's text failed it
 
 
-def phrase(llm, question: str, plan: Draft) -> Phrasing:
-    """The LLM's wording of the extractive summary, shown only when it passes the check."""
-    if not plan.llm_allowed or not plan.summary:
-        return Phrasing(None, None)
-    if not llm.configured:
-        return Phrasing(None, "No language model was used for this answer.")
-    facts_text = "\n".join(plan.facts + plan.summary)
-    subject = ", ".join(plan.reading.symbols) or None
-    try:
-        reply = llm.complete(build_messages(question, facts_text, plan.sources, subject))
-    except LLMBusy as exc:
-        return Phrasing(None, f"No language model was used for this answer ({exc}).")
-    except LLMError as exc:
-        log.warning("chat answered without the LLM at %s: %s", llm.base_url, exc)
-        return Phrasing(None, f"No language model was used for this answer ({exc}).")
-    return checked_phrasing(reply.text, reply.cut_off, facts_text, plan.sources)
-
-
-def stream_phrase(llm, question: str, plan: Draft):
-    """Like phrase(), streaming: yields the LLM's text pieces as they come, then the Phrasing."""
+def phrasings(llm, question: str, plan: Draft, streamed: bool):
+    """The LLM's wording of the extractive summary: with `streamed`, its text pieces as they come;
+    last, the Phrasing (shown only when it passes the check, else why not)."""
     if not plan.llm_allowed or not plan.summary:
         yield Phrasing(None, None)
         return
@@ -140,16 +123,19 @@ def stream_phrase(llm, question: str, plan: Draft):
         yield Phrasing(None, "No language model was used for this answer.")
         return
     facts_text = "\n".join(plan.facts + plan.summary)
+    messages = build_messages(question, facts_text, plan.sources, ", ".join(plan.reading.symbols) or None)
     try:
-        for piece in llm.stream(build_messages(question, facts_text, plan.sources, ", ".join(plan.reading.symbols) or None)):
-            if isinstance(piece, str):
-                yield piece
-            else:
-                yield checked_phrasing(piece.text, piece.cut_off, facts_text, plan.sources)
-    except LLMError as exc:  # LLMBusy included
+        for piece in llm.stream(messages) if streamed else [llm.complete(messages)]:
+            yield piece if isinstance(piece, str) else checked_phrasing(piece.text, piece.cut_off, facts_text, plan.sources)
+    except LLMError as exc:  # LLMBusy included: the busy fallback is stated, not logged
         if not isinstance(exc, LLMBusy):
             log.warning("chat answered without the LLM at %s: %s", llm.base_url, exc)
         yield Phrasing(None, f"No language model was used for this answer ({exc}).")
+
+
+def phrase(llm, question: str, plan: Draft) -> Phrasing:
+    """The LLM's wording in one piece (no stream): the Phrasing alone."""
+    return next(phrasings(llm, question, plan, streamed=False))
 
 
 def checked_phrasing(raw: str, cut_off: bool, facts_text: str, sources: list[dict]) -> Phrasing:
@@ -202,7 +188,7 @@ def stream_answer(state, question: str, reading: Reading):
         return
     yield "first", {**base, "answer": compose(plan, Phrasing(None, None), None), "llm": None, "llm_withheld": None,
                     "llm_pending": True}
-    for piece in stream_phrase(state.llm, question, plan):
+    for piece in phrasings(state.llm, question, plan, streamed=True):
         if isinstance(piece, str):
             yield "llm", piece
         else:
